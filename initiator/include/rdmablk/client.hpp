@@ -1,0 +1,128 @@
+#pragma once
+// librdmablk: a userspace client for rdmablk-target (and any NBD server).
+//
+// One interface over every transport: nbd://host[:port]/export (NBD over TCP)
+// now, rdma://host[:port]/export (RDMA command/direct mode) next. Programs and
+// the rdmablk CLI never care which transport they hold.
+//
+// Threading: a Client owns one I/O thread. Every submit call is thread-safe
+// and returns at once; its completion runs later on the I/O thread, never
+// inline in the submit call. Completions may submit further requests. More
+// requests than queues * queue_depth are queued inside the client (back-
+// pressure, not failure).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace rdmablk {
+
+// Failure to open, negotiate or log in: what() is one line for a human,
+// code() the closest errno (ECONNREFUSED, ENOENT for an unknown export,
+// EACCES for a refused login, ETIMEDOUT, EINVAL for a bad URL...).
+class Error : public std::system_error {
+ public:
+  using std::system_error::system_error;
+};
+
+enum class RdmaMode { command, direct };
+
+struct ClientOptions {
+  unsigned queues = 1;        // TCP connections, or RDMA queue pairs
+  unsigned queue_depth = 32;  // requests in flight per queue
+  // Bound on connect/negotiation and on every request: a request not answered
+  // in time completes with ETIMEDOUT and the connection is closed.
+  std::chrono::milliseconds timeout{30000};
+  RdmaMode mode = RdmaMode::command;  // rdma:// only
+  std::string host_id;                // rdma:// login; default: machine id
+  std::string secret_file;            // rdma:// login HMAC secret
+};
+
+// What the server says about an export.
+struct ExportInfo {
+  std::string name;
+  std::string description;
+  uint64_t size = 0;
+  uint32_t min_block_size = 1;        // smallest request granularity
+  uint32_t preferred_block_size = 4096;
+  uint32_t max_block_size = 32u << 20;  // largest single request
+  bool read_only = false;
+  bool can_flush = false;
+  bool can_fua = false;
+  bool can_trim = false;
+  bool can_write_zeroes = false;
+  bool can_multi_conn = false;
+  bool rotational = false;
+};
+
+// Completion of one request: success, or an errno-style error in
+// std::generic_category() (EIO, EINVAL, ENOSPC, EPERM for a read-only
+// export, ETIMEDOUT, ECONNRESET when the connection died...).
+using Completion = std::function<void(std::error_code)>;
+
+// Page-aligned memory owned by the caller. Buffers from Client::alloc_buffer
+// are registered with the transport where that matters (RDMA), so I/O on them
+// moves without a copy; any other memory works too, through a bounce copy.
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(size_t size);
+  Buffer(Buffer&&) noexcept = default;
+  Buffer& operator=(Buffer&&) noexcept = default;
+
+  std::byte* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+  std::span<std::byte> span() const { return {data_.get(), size_}; }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const noexcept;
+  };
+  std::unique_ptr<std::byte, Free> data_;
+  size_t size_ = 0;
+};
+
+class Client {
+ public:
+  // Connects, negotiates and (RDMA) logs in. Options given in the URL
+  // (?queues=2&qd=64&mode=direct&timeout=5000) override those in `opts`.
+  // Throws rdmablk::Error with a one-line reason.
+  static std::unique_ptr<Client> open(const std::string& url, ClientOptions opts = {});
+
+  // Exports the server offers to this host (NBD_OPT_LIST / RDMA DISCOVER),
+  // with their details where the server gives them. Throws rdmablk::Error.
+  static std::vector<ExportInfo> list_exports(const std::string& host_url,
+                                              ClientOptions opts = {});
+
+  // Waits for requests in flight, then disconnects cleanly.
+  virtual ~Client() = default;
+
+  virtual const ExportInfo& info() const = 0;
+  virtual Buffer alloc_buffer(size_t size) = 0;
+
+  // Asynchronous requests. Offsets and lengths must lie inside the export and
+  // respect info().min_block_size and info().max_block_size; otherwise the
+  // completion reports EINVAL without anything being sent. `buf` must stay
+  // valid until the completion runs.
+  virtual void read(uint64_t offset, std::span<std::byte> buf, Completion done) = 0;
+  virtual void write(uint64_t offset, std::span<const std::byte> buf, Completion done,
+                     bool fua = false) = 0;
+  virtual void flush(Completion done) = 0;
+  virtual void discard(uint64_t offset, uint64_t length, Completion done) = 0;
+  virtual void write_zeroes(uint64_t offset, uint64_t length, Completion done,
+                            bool fua = false) = 0;
+
+  // Blocking conveniences built on the asynchronous calls; never call them
+  // from a completion.
+  std::error_code read_sync(uint64_t offset, std::span<std::byte> buf);
+  std::error_code write_sync(uint64_t offset, std::span<const std::byte> buf, bool fua = false);
+  std::error_code flush_sync();
+};
+
+}  // namespace rdmablk
