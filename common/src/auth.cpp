@@ -1,0 +1,1 @@
+// Login authentication helpers: filled in with the protocol helpers.
