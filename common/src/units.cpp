@@ -1,6 +1,8 @@
 #include "rdmablk/units.hpp"
 
+#include <cctype>
 #include <charconv>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -38,7 +40,7 @@ uint64_t parse_size(std::string_view text) {
 }
 
 std::string format_size(uint64_t bytes) {
-  static constexpr const char* names[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  static constexpr const char* names[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   double v = static_cast<double>(bytes);
   size_t i = 0;
   while (v >= 1024.0 && i + 1 < std::size(names)) {

@@ -1,5 +1,6 @@
 #include "rdmablk/url.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <stdexcept>
 
@@ -36,6 +37,19 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
+// Escapes all but RFC 3986 unreserved characters and those in `keep`.
+std::string percent_encode(std::string_view s, std::string_view keep = {}) {
+  std::string out;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~' || keep.find(c) != keep.npos)
+      out.push_back(c);
+    else
+      out += fmt::format("%{:02X}", u);
+  }
+  return out;
+}
+
 Url parse(std::string_view text, bool need_export) {
   Url url;
   auto scheme_end = text.find("://");
@@ -64,14 +78,16 @@ Url parse(std::string_view text, bool need_export) {
   if (!authority.empty() && authority.front() == '[') {  // [IPv6]:port
     auto close = authority.find(']');
     if (close == std::string_view::npos) throw std::invalid_argument("unterminated [IPv6] host in URL");
-    url.host = std::string(authority.substr(1, close - 1));
+    url.host = percent_decode(authority.substr(1, close - 1));  // zone: [fe80::1%25eth0]
     auto after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') throw std::invalid_argument("junk after [IPv6] host in URL");
       port_text = after.substr(1);
     }
   } else {
-    auto colon = authority.rfind(':');
+    auto colon = authority.find(':');
+    if (colon != std::string_view::npos && authority.find(':', colon + 1) != std::string_view::npos)
+      throw std::invalid_argument(fmt::format("IPv6 address needs brackets in URL '{}'", text));
     if (colon != std::string_view::npos) {
       url.host = std::string(authority.substr(0, colon));
       port_text = authority.substr(colon + 1);
@@ -117,10 +133,18 @@ uint16_t default_port(Transport t) {
 
 std::string_view transport_name(Transport t) { return t == Transport::nbd ? "nbd" : "rdma"; }
 
+// Escapes what parse() decodes, so that parse_url(url.to_string()) == url.
 std::string Url::to_string() const {
   bool v6 = host.find(':') != std::string::npos;
-  return fmt::format("{}://{}{}{}:{}/{}", transport_name(transport), v6 ? "[" : "", host, v6 ? "]" : "",
-                     port, export_name);
+  auto out = fmt::format("{}://{}{}{}:{}/{}", transport_name(transport), v6 ? "[" : "",
+                         v6 ? percent_encode(host, ":") : host, v6 ? "]" : "", port,
+                         percent_encode(export_name, "/"));
+  char sep = '?';
+  for (const auto& [key, value] : options) {
+    out += fmt::format("{}{}={}", sep, percent_encode(key), percent_encode(value));
+    sep = '&';
+  }
+  return out;
 }
 
 Url parse_url(std::string_view text) { return parse(text, true); }

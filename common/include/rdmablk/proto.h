@@ -30,9 +30,9 @@
 
 #include <linux/types.h>
 #ifdef __KERNEL__
-#include <linux/build_bug.h>
+#include <linux/build_bug.h>	/* static_assert */
 #elif !defined(__cplusplus)
-#include <assert.h>
+#include <assert.h>		/* static_assert */
 #endif
 
 #define RDMABLK_PROTO_VERSION 1
@@ -52,6 +52,20 @@
 #define RDMABLK_MAX_QUEUE_DEPTH 1024
 #define RDMABLK_MAX_IO_SIZE (8u << 20)	/* hard ceiling; login negotiates less */
 #define RDMABLK_MAX_INLINE_SIZE (16u << 10)
+/* DISCARD and WRITE_ZEROES move no data, so their ceiling is larger. */
+#define RDMABLK_MAX_DISCARD_SIZE (1u << 30)
+#define RDMABLK_MIN_BLOCK_SIZE 512
+/* Linux wants a logical block no larger than a page; 4 KiB is the smallest. */
+#define RDMABLK_MAX_LOGICAL_BLOCK_SIZE 4096
+#define RDMABLK_MAX_PHYSICAL_BLOCK_SIZE 65536
+
+/*
+ * Keepalive: an initiator SENDs a KEEPALIVE on queue 0 when it has sent
+ * nothing there for the interval; the target may disconnect a session whose
+ * queue 0 has received nothing for the timeout.
+ */
+#define RDMABLK_KEEPALIVE_INTERVAL_MS 5000
+#define RDMABLK_KEEPALIVE_TIMEOUT_MS 30000
 
 /* Command opcodes (struct rdmablk_cmd.opcode). */
 enum rdmablk_opcode {
@@ -119,6 +133,9 @@ enum rdmablk_status {
 #define RDMABLK_EXPORT_F_READ_ONLY (1u << 0)
 #define RDMABLK_EXPORT_F_ROTATIONAL (1u << 1)
 #define RDMABLK_EXPORT_F_MULTI_CONN (1u << 2)	/* flush covers all sessions */
+#define RDMABLK_EXPORT_F_ALL (RDMABLK_EXPORT_F_READ_ONLY | \
+			      RDMABLK_EXPORT_F_ROTATIONAL | \
+			      RDMABLK_EXPORT_F_MULTI_CONN)
 
 /**
  * struct rdmablk_cm_req - rdma_cm connect private data, initiator to target.
@@ -150,8 +167,10 @@ struct rdmablk_cm_req {
  * @qid:	echo of the request's queue id.
  * @queue_depth: depth granted (<= requested); the initiator must not have
  *		more commands than this in flight on the queue.
- * @max_inline: largest inline write payload a capsule may carry.
- * @nonce:	random challenge for the login HMAC (queue 0 only).
+ * @max_inline: payload bytes the target's receive buffers on this queue
+ *		hold after a capsule; at least sizeof(struct rdmablk_login_req)
+ *		on queue 0. Inline writes are bounded by the login's max_inline.
+ * @nonce:	random challenge for the login HMAC (queue 0 only, else zero).
  */
 struct rdmablk_cm_rep {
 	__le32 magic;
@@ -210,8 +229,10 @@ struct rdmablk_cmd {
  * @tag:	the command's tag.
  * @status:	enum rdmablk_status.
  * @opcode:	the command's opcode, for the initiator to cross-check.
- * @length:	bytes transferred (READ/WRITE) or of the payload following
- *		this response (LOGIN) or written to the buffer (DISCOVER).
+ * @length:	bytes transferred (READ/WRITE), of the payload following
+ *		this response (LOGIN), or of the whole export list (DISCOVER;
+ *		more than the command's length means the list was cut short);
+ *		0 otherwise.
  * @rkey:	the key the target invalidated remotely, or 0.
  */
 struct rdmablk_rsp {
@@ -260,8 +281,9 @@ struct rdmablk_login_req {
  * @max_io_size: largest transfer per command (multiple of the block size).
  * @max_inline: largest inline write payload.
  * @logical_block_size: smallest addressable unit (512..4096, power of 2).
- * @physical_block_size: preferred unit (>= logical, power of 2).
- * @optimal_io_size: preferred transfer size, or 0.
+ * @physical_block_size: preferred unit (logical..65536, power of 2).
+ * @optimal_io_size: preferred transfer size (multiple of the logical block
+ *		size), or 0.
  * @region_addr: direct mode: export byte 0 in the target's key space.
  * @region_rkey: direct mode: rkey covering [@region_addr, +@region_size).
  * @region_size: direct mode: size of that region (== @size), else 0.
@@ -296,7 +318,7 @@ struct rdmablk_discover_entry {
 	__le32 export_flags;
 	__le32 logical_block_size;
 	__le32 features;	/* RDMABLK_FEAT_* the export offers */
-	__u8 needs_secret;
+	__u8 needs_secret;	/* 1: LOGIN needs the HMAC of a secret */
 	__u8 rsvd[11];
 };
 
@@ -304,24 +326,16 @@ struct rdmablk_discover_entry {
 #define RDMABLK_MAX_RECV_SIZE \
 	(sizeof(struct rdmablk_rsp) + sizeof(struct rdmablk_login_rsp))
 
-#ifdef __cplusplus
-#define RDMABLK_STATIC_ASSERT(e, m) static_assert(e, m)
-#else
-#define RDMABLK_STATIC_ASSERT(e, m) _Static_assert(e, m)
-#endif
-
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_cm_req) == 56, "rdmablk_cm_req");
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_cm_rep) == 56, "rdmablk_cm_rep");
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_cm_rej) == 16, "rdmablk_cm_rej");
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_cmd) == 64, "rdmablk_cmd");
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_rsp) == 16, "rdmablk_rsp");
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_login_req) == 256,
-		      "rdmablk_login_req");
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_login_rsp) == 128,
-		      "rdmablk_login_rsp");
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_discover_entry) == 160,
-		      "rdmablk_discover_entry");
-RDMABLK_STATIC_ASSERT(sizeof(struct rdmablk_cm_req) <=
-		      RDMABLK_CM_PRIVATE_DATA_MAX, "cm_req fits private data");
+static_assert(sizeof(struct rdmablk_cm_req) == 56, "rdmablk_cm_req");
+static_assert(sizeof(struct rdmablk_cm_rep) == 56, "rdmablk_cm_rep");
+static_assert(sizeof(struct rdmablk_cm_rej) == 16, "rdmablk_cm_rej");
+static_assert(sizeof(struct rdmablk_cmd) == 64, "rdmablk_cmd");
+static_assert(sizeof(struct rdmablk_rsp) == 16, "rdmablk_rsp");
+static_assert(sizeof(struct rdmablk_login_req) == 256, "rdmablk_login_req");
+static_assert(sizeof(struct rdmablk_login_rsp) == 128, "rdmablk_login_rsp");
+static_assert(sizeof(struct rdmablk_discover_entry) == 160,
+	      "rdmablk_discover_entry");
+static_assert(sizeof(struct rdmablk_cm_req) <= RDMABLK_CM_PRIVATE_DATA_MAX,
+	      "cm_req fits private data");
 
 #endif /* RDMABLK_PROTO_H */

@@ -6,9 +6,9 @@
 
 namespace rdmablk {
 
-// Parses a byte count with an optional binary suffix (k, K, KiB, m, M, MiB,
-// g, G, GiB, t, T, TiB; "b" or none for bytes). Throws std::invalid_argument
-// on junk, overflow or an empty string.
+// Parses a byte count with an optional binary suffix, any case: k, kb, kib
+// (all 1024), m, g, t, p alike; "b" or none for bytes. Throws
+// std::invalid_argument on junk, overflow or an empty string.
 uint64_t parse_size(std::string_view text);
 
 // 4096 -> "4 KiB", 1536 -> "1.5 KiB".

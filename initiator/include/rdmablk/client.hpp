@@ -23,12 +23,18 @@
 
 namespace rdmablk {
 
-// Failure to open, negotiate or log in: what() is one line for a human,
-// code() the closest errno (ECONNREFUSED, ENOENT for an unknown export,
+// Failure to open, negotiate or log in: what() is exactly the one line given
+// to the constructor (no ": <strerror>" appended, so it reads well on its
+// own), code() the closest errno (ECONNREFUSED, ENOENT for an unknown export,
 // EACCES for a refused login, ETIMEDOUT, EINVAL for a bad URL...).
 class Error : public std::system_error {
  public:
-  using std::system_error::system_error;
+  Error(std::error_code ec, const std::string& line) : std::system_error(ec), line_(line) {}
+  Error(std::errc e, const std::string& line) : Error(std::make_error_code(e), line) {}
+  const char* what() const noexcept override { return line_.what(); }
+
+ private:
+  std::runtime_error line_;  // copying it never throws, as what() requires
 };
 
 enum class RdmaMode { command, direct };
@@ -63,7 +69,8 @@ struct ExportInfo {
 
 // Completion of one request: success, or an errno-style error in
 // std::generic_category() (EIO, EINVAL, ENOSPC, EPERM for a read-only
-// export, ETIMEDOUT, ECONNRESET when the connection died...).
+// export, EOPNOTSUPP for an operation the export lacks, ETIMEDOUT,
+// ECONNRESET when the connection died...). Completions must not throw.
 using Completion = std::function<void(std::error_code)>;
 
 // Page-aligned memory owned by the caller. Buffers from Client::alloc_buffer
@@ -100,10 +107,14 @@ class Client {
   static std::vector<ExportInfo> list_exports(const std::string& host_url,
                                               ClientOptions opts = {});
 
-  // Waits for requests in flight, then disconnects cleanly.
+  // Waits for requests in flight (bounded by the timeout), then disconnects
+  // cleanly. Never destroy a Client from one of its own completions.
   virtual ~Client() = default;
 
   virtual const ExportInfo& info() const = 0;
+  // The options in effect: `opts` with the URL's options applied and queues
+  // clamped to what the server allows (1 unless it advertises multi-conn).
+  virtual const ClientOptions& options() const = 0;
   virtual Buffer alloc_buffer(size_t size) = 0;
 
   // Asynchronous requests. Offsets and lengths must lie inside the export and

@@ -1,0 +1,44 @@
+#pragma once
+// Pieces shared by the rdmablk subcommands. Each subcommand lives in its own
+// cmd_*.cpp and is registered from main.cpp.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "rdmablk/client.hpp"
+
+namespace rdmablk::cli {
+
+// A mistake on the command line (bad URL, size or combination): exit 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A failure worth one line on stderr and exit status 1.
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A subcommand: its CLI11 app and what runs it once parsed (exit status).
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command register_info(CLI::App& parent);
+Command register_get(CLI::App& parent);
+Command register_put(CLI::App& parent);
+Command register_bench(CLI::App& parent);
+
+// "4k", "1M"... for option `name`; throws UsageError.
+uint64_t size_arg(std::string_view name, const std::string& text);
+
+// Client::open, with a bad URL or URL option reported as a UsageError.
+std::unique_ptr<Client> open_client(const std::string& url, const ClientOptions& opts);
+
+}  // namespace rdmablk::cli

@@ -1,0 +1,201 @@
+// rdmablk-target: serves exports (RAM, files, block devices) to NBD clients
+// over TCP; the RDMA transport joins in the next release.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "config.hpp"
+#include "export.hpp"
+#include "nbd_server.hpp"
+#include "rdma_probe.hpp"
+#include "worker.hpp"
+
+namespace asio = boost::asio;
+using namespace rdmablk::target;
+
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+struct Options {
+  TargetConfig config;
+  std::string port_file;
+  std::string log_level = "info";
+};
+
+// Parses the command line and the config file it names; exits on --help,
+// --version and errors (one line, exit code 2).
+std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code) {
+  CLI::App app{"Serve block exports (RAM, files, block devices) to NBD clients over TCP.\n"
+               "RDMA clients are served by the next release.",
+               "rdmablk-target"};
+  app.set_version_flag("--version", RDMABLK_VERSION);
+  app.footer(
+      "Export spec: NAME=BACKEND[,opt...]; BACKEND is ram:SIZE (e.g. ram:1G) or a path to a\n"
+      "regular file or block device; options: ro, bs=512..4096, allow=ADDR|CIDR|host:ID\n"
+      "(repeatable), secret=FILE (RDMA login secret; such exports are not served over NBD),\n"
+      "desc=TEXT (must come last, may contain commas).\n"
+      "Exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad arguments.\n"
+      "See rdmablk-target(8) and docs/target.md.");
+
+  std::vector<std::string> specs;
+  std::string config_file, listen, port_file, log_level = "info";
+  int nbd_port = 0, rdma_port = 0;
+  unsigned threads = 1;
+  bool no_nbd = false, no_rdma = false;
+  app.add_option("-e,--export", specs, "Export to serve (repeatable)")->type_name("NAME=BACKEND[,opt...]");
+  app.add_option("-c,--config", config_file, "TOML config file ([target], [[export]])")->type_name("FILE");
+  auto* listen_opt = app.add_option("--listen", listen, "Address to listen on (default :: = all, IPv4 and IPv6)")
+                         ->type_name("ADDR");
+  auto* nbd_opt = app.add_option("--nbd-port", nbd_port, "NBD/TCP port; 0 = ephemeral, -1 = off (default 10809)")
+                      ->type_name("PORT");
+  auto* rdma_opt = app.add_option("--rdma-port", rdma_port, "RDMA CM port; 0 = ephemeral, -1 = off (default 7471)")
+                       ->type_name("PORT");
+  app.add_flag("--no-nbd", no_nbd, "Do not serve NBD (same as --nbd-port -1)");
+  app.add_flag("--no-rdma", no_rdma, "Do not serve RDMA (same as --rdma-port -1)");
+  auto* threads_opt = app.add_option("-t,--threads", threads, "Worker threads (default 1)")->type_name("N");
+  app.add_option("--port-file", port_file, "Write nbd=PORT and rdma=PORT lines here once listening")
+      ->type_name("FILE");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {  // --help, --version
+      exit_code = app.exit(e);
+      return std::nullopt;
+    }
+    fmt::print(stderr, "rdmablk-target: {} (see --help)\n", e.what());
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+
+  Options o;
+  try {
+    if (!config_file.empty()) o.config = load_config_file(config_file);
+    if (listen_opt->count()) o.config.listen = listen;
+    if (nbd_opt->count()) o.config.nbd_port = nbd_port;
+    if (rdma_opt->count()) o.config.rdma_port = rdma_port;
+    if (no_nbd) o.config.nbd_port = kPortDisabled;
+    if (no_rdma) o.config.rdma_port = kPortDisabled;
+    if (threads_opt->count()) o.config.threads = threads;
+    for (const auto& spec : specs) add_or_replace_export(o.config, parse_export_spec(spec));
+    validate(o.config);
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "rdmablk-target: {}\n", e.what());
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  o.port_file = port_file;
+  o.log_level = log_level;
+  return o;
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("rdmablk-target");
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+// Written to a temporary name and renamed, so readers never see half a file.
+void write_port_file(const std::string& path, int nbd_port, int rdma_port) {
+  std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "nbd=" << nbd_port << "\nrdma=" << rdma_port << "\n";
+    out.flush();
+    if (!out) throw std::system_error(errno, std::generic_category(), "cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::remove(tmp.c_str());
+    throw std::system_error(err, std::generic_category(), "cannot rename to " + path);
+  }
+}
+
+void log_rdma_probe(const TargetConfig& config) {
+  auto devices = rdma_devices();
+  if (devices.empty())
+    spdlog::info("no RDMA device: serving NBD only");
+  else if (config.rdma_port != kPortDisabled)
+    spdlog::info("RDMA transport not built yet: serving NBD only (devices: {})", fmt::join(devices, ", "));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  auto options = parse_command_line(argc, argv, exit_code);
+  if (!options) return exit_code;
+  const TargetConfig& config = options->config;
+  setup_logging(options->log_level);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  if (config.nbd_port == kPortDisabled) {
+    fmt::print(stderr, "rdmablk-target: NBD is disabled and the RDMA transport is not built yet\n");
+    return kExitUsage;
+  }
+  log_rdma_probe(config);
+
+  ExportTable exports;
+  try {
+    exports = ExportTable::open(config.exports);
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "rdmablk-target: {}\n", e.what());
+    return kExitUsage;
+  }
+  for (const auto& e : exports.all())
+    spdlog::info("export '{}': {}, block size {}{}{}", e->name(), e->backend().describe(), e->block_size(),
+                 e->read_only() ? ", read-only" : "", e->needs_secret() ? ", RDMA only (secret)" : "");
+
+  asio::io_context control(1);
+  asio::thread_pool blocking(2);  // io_uring fallback and BLKDISCARD
+  WorkerPool workers(config.threads, blocking);
+  NbdServer server(control, workers, exports);
+  try {
+    uint16_t nbd_port = server.listen(config.listen, static_cast<uint16_t>(config.nbd_port));
+    if (!options->port_file.empty()) write_port_file(options->port_file, nbd_port, 0);
+  } catch (const std::system_error& e) {
+    spdlog::error("{}", e.what());
+    return kExitRuntime;
+  }
+  server.start();
+
+  bool synced = true;
+  asio::signal_set signals(control, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("{}: finishing requests in flight", ::strsignal(signo));
+    signals.async_wait([](const boost::system::error_code& ec2, int) {
+      if (ec2) return;
+      spdlog::warn("second signal: exiting without draining");
+      std::_Exit(kExitRuntime);
+    });
+    server.stop([&] {
+      synced = exports.sync_all();
+      signals.cancel();
+      control.stop();
+    });
+  });
+  control.run();
+  workers.stop();
+  spdlog::info("stopped");
+  return synced ? 0 : kExitRuntime;
+}
