@@ -58,7 +58,9 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
   int nbd_port = 0, rdma_port = 0;
   unsigned threads = 1;
   bool no_nbd = false, no_rdma = false;
-  app.add_option("-e,--export", specs, "Export to serve (repeatable)")->type_name("NAME=BACKEND[,opt...]");
+  app.add_option("-e,--export", specs, "Export to serve (repeatable)")
+      ->type_name("NAME=BACKEND[,opt...]")
+      ->allow_extra_args(false);  // one spec per --export
   app.add_option("-c,--config", config_file, "TOML config file ([target], [[export]])")->type_name("FILE");
   auto* listen_opt = app.add_option("--listen", listen, "Address to listen on (default :: = all, IPv4 and IPv6)")
                          ->type_name("ADDR");

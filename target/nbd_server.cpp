@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,6 +15,14 @@ namespace rdmablk::target {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
+
+namespace {
+
+std::string endpoint_name(const asio::ip::address& a, uint16_t port) {
+  return a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), port) : fmt::format("{}:{}", a.to_string(), port);
+}
+
+}  // namespace
 
 NbdServer::NbdServer(asio::io_context& control, WorkerPool& workers, const ExportTable& exports,
                      NbdLimits limits)
@@ -48,8 +57,7 @@ uint16_t NbdServer::listen(const std::string& address, uint16_t port) {
   }
   if (ec) throw std::system_error(ec, fmt::format("cannot listen on {} port {}", address, port));
   uint16_t bound = acceptor_.local_endpoint().port();
-  spdlog::info("nbd: listening on {}", fmt::format(ep.address().is_v6() ? "[{}]:{}" : "{}:{}",
-                                                   ep.address().to_string(), bound));
+  spdlog::info("nbd: listening on {}", endpoint_name(ep.address(), bound));
   return bound;
 }
 
@@ -76,7 +84,7 @@ asio::awaitable<void> NbdServer::accept_loop() {
     tcp::endpoint peer;
     std::memcpy(peer.data(), remote.data(), remote.size());
     auto peer_addr = unmap_v4(peer.address());
-    std::string name = fmt::format(peer_addr.is_v6() ? "[{}]:{}" : "{}:{}", peer_addr.to_string(), peer.port());
+    std::string name = endpoint_name(peer_addr, peer.port());
     spdlog::debug("nbd {}: connected (worker {})", name, worker.index());
     auto conn = std::make_shared<NbdConnection>(std::move(socket), peer_addr, std::move(name), exports_,
                                                 worker.engine(), worker.buffers(), limits_);

@@ -98,7 +98,7 @@ class Ring {
  public:
   Ring(Client& client, unsigned depth, size_t chunk) : client_(client) {
     slots_.reserve(depth);
-    for (unsigned i = 0; i < depth; ++i) slots_.push_back({client.alloc_buffer(chunk)});
+    for (unsigned i = 0; i < depth; ++i) slots_.push_back({client.alloc_buffer(chunk), false, {}});
   }
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;

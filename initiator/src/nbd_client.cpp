@@ -61,9 +61,10 @@ void NbdClient::connect() {
       throw Error(std::errc::protocol_error,
                   fmt::format("{} described export '{}' differently on two connections", peer, info_.name));
   }
+  ConnectionEvents& events = *this;
   for (auto& s : sessions)
     conns_.push_back(
-        std::make_unique<Connection>(std::move(s.socket), s.structured_replies, opts_.queue_depth, peer, *this));
+        std::make_unique<Connection>(std::move(s.socket), s.structured_replies, opts_.queue_depth, peer, events));
 }
 
 void NbdClient::read(uint64_t offset, std::span<std::byte> buf, Completion done) {

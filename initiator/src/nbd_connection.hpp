@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <string>
+#include <utility>  // before awaitable.hpp: Boost 1.74 uses std::exchange without it
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>

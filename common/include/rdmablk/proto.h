@@ -202,15 +202,18 @@ struct rdmablk_cm_rej {
  * @flags:	RDMABLK_CMD_F_*.
  * @tag:	initiator's command id, unique among its commands in flight on
  *		this queue; echoed in the response.
- * @offset:	byte offset in the export (multiple of its logical block size).
+ * @offset:	byte offset in the export (multiple of its logical block size);
+ *		zero for FLUSH, KEEPALIVE, LOGIN and DISCOVER.
  * @length:	byte length (multiple of the logical block size; zero for
- *		FLUSH and KEEPALIVE; length of the inline payload for LOGIN).
+ *		FLUSH and KEEPALIVE; sizeof(struct rdmablk_login_req) for
+ *		LOGIN; the buffer size for DISCOVER).
  * @rkey:	remote key of the initiator's data buffer (READ, non-inline
  *		WRITE, DISCOVER); the key retired by SEND_WITH_INV.
  * @addr:	address of that buffer in the initiator's key space.
  *
- * An inline WRITE carries @length bytes of data right after the capsule in
- * the same SEND; @rkey and @addr are then zero.
+ * An inline WRITE, and a LOGIN, carry @length bytes right after the capsule
+ * in the same SEND; @rkey and @addr are then zero, as they are for every
+ * opcode without a buffer. rdmablk_check_cmd() lists every rule.
  */
 struct rdmablk_cmd {
 	__u8 opcode;
@@ -279,7 +282,7 @@ struct rdmablk_login_req {
  * @nr_queues:	I/O queues granted (<= asked for).
  * @queue_depth: depth granted on each queue.
  * @max_io_size: largest transfer per command (multiple of the block size).
- * @max_inline: largest inline write payload.
+ * @max_inline: largest inline write payload (0 unless INLINE_WRITE).
  * @logical_block_size: smallest addressable unit (512..4096, power of 2).
  * @physical_block_size: preferred unit (logical..65536, power of 2).
  * @optimal_io_size: preferred transfer size (multiple of the logical block
@@ -310,7 +313,8 @@ struct rdmablk_login_rsp {
 
 /**
  * struct rdmablk_discover_entry - one export in a DISCOVER answer; the
- * target RDMA WRITEs an array of these (only exports the host may open).
+ * target RDMA WRITEs an array of these, sorted by name, for the exports
+ * whose allow list admits the connection's address (no host id yet).
  */
 struct rdmablk_discover_entry {
 	__u8 export_name[RDMABLK_EXPORT_NAME_MAX];

@@ -555,8 +555,8 @@ static inline int rdmablk_check_rsp(const struct rdmablk_rsp *rsp, size_t len,
  * Initiator side: one entry of a DISCOVER answer. Feature bits the
  * initiator does not know are allowed: it just will not ask for them.
  */
-static inline int rdmablk_check_discover_entry(
-	const struct rdmablk_discover_entry *e)
+static inline int
+rdmablk_check_discover_entry(const struct rdmablk_discover_entry *e)
 {
 	__u32 lbs = RDMABLK_LE32(e->logical_block_size);
 

@@ -104,6 +104,30 @@ else
   fail "ib_read_lat server did not listen on TCP $port within 10 s"; show "$work/lat-s"
 fi
 
+if [ "${RDMABLK_VM_PAIR:-0}" = 1 ]; then
+  echo "== rping across the pair: rxe1 (198.51.100.1, v1) -> rxe2 (198.51.100.2, v2)"
+  tx0=$(cat /sys/class/net/v1/statistics/tx_bytes)
+  rx0=$(cat /sys/class/net/v2/statistics/rx_bytes)
+  timeout 60 rping -s -a 198.51.100.2 -v -C 10 >"$work/prping-s" 2>&1 &
+  spid=$!; pids+=("$spid")
+  if wait_rdma_listen; then
+    timeout 60 rping -c -I 198.51.100.1 -a 198.51.100.2 -v -C 10 >"$work/prping-c" 2>&1
+    crc=$?
+    wait "$spid"; src=$?
+    n=$(grep -c '^ping data: rdma-ping-' "$work/prping-c")
+    tx=$(( $(cat /sys/class/net/v1/statistics/tx_bytes) - tx0 ))
+    rx=$(( $(cat /sys/class/net/v2/statistics/rx_bytes) - rx0 ))
+    echo "  client exit $crc, server exit $src, $n pings; v1 sent $tx bytes, v2 received $rx bytes"
+    if [ "$crc" -eq 0 ] && [ "$src" -eq 0 ] && [ "$n" -eq 10 ] && [ "$tx" -gt 0 ] && [ "$rx" -gt 0 ]; then
+      pass "pair: 10 verified round trips over the veth wire"
+    else
+      fail "pair rping"; show "$work/prping-c"; show "$work/prping-s"
+    fi
+  else
+    fail "pair rping server did not listen within 10 s"; show "$work/prping-s"
+  fi
+fi
+
 if [ "$failed" -ne 0 ]; then
   echo "rdma-verify: FAILED"
   exit 1
