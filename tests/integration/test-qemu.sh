@@ -16,7 +16,7 @@ qemu-img compare -f raw -F raw "$WORK/src.raw" "$url/vol0" || fail "compare afte
 # Patterns at odd offsets and sizes, FUA writes, zeroes and discard.
 qemu-io -f raw "$url/vol0" \
   -c "write -P 0xa5 512 3584" \
-  -c "write -P 0x5a -F 1M 64k" \
+  -c "write -P 0x5a -f 1M 64k" \
   -c "write -z 2M 128k" \
   -c "flush" >/dev/null || fail "qemu-io writes"
 qemu-io -f raw -r "$url/vol0" \
