@@ -106,8 +106,9 @@ class IoEngine::Ring {
   uint64_t counter_ = 0;
 };
 
-IoEngine::IoEngine(asio::io_context& ctx, asio::thread_pool& blocking, unsigned entries)
+IoEngine::IoEngine(asio::io_context& ctx, asio::thread_pool& blocking, bool use_uring, unsigned entries)
     : ctx_(ctx), pool_(blocking) {
+  if (!use_uring) return;
   int error = 0;
   ring_ = Ring::create(*this, entries, error);
   if (!ring_) {

@@ -17,7 +17,9 @@ namespace rdmablk::target {
 
 class IoEngine {
  public:
-  IoEngine(boost::asio::io_context& ctx, boost::asio::thread_pool& blocking, unsigned entries = 256);
+  // use_uring = false forces the thread-pool path (tests cover both).
+  IoEngine(boost::asio::io_context& ctx, boost::asio::thread_pool& blocking, bool use_uring = true,
+           unsigned entries = 256);
   ~IoEngine();
   IoEngine(const IoEngine&) = delete;
   IoEngine& operator=(const IoEngine&) = delete;

@@ -37,12 +37,14 @@ class File {
   File(const std::string& path, bool for_writing) {
     if (path == "-") {
       fd_ = for_writing ? STDOUT_FILENO : STDIN_FILENO;
+      name_ = for_writing ? "stdout" : "stdin";
       return;
     }
     fd_ = for_writing ? ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)
                       : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw Failure(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
     owned_ = true;
+    name_ = path;
   }
   File(const File&) = delete;
   File& operator=(const File&) = delete;
@@ -50,10 +52,12 @@ class File {
     if (owned_) ::close(fd_);
   }
   int fd() const { return fd_; }
+  const std::string& name() const { return name_; }  // for messages
 
  private:
   int fd_ = -1;
   bool owned_ = false;
+  std::string name_;
 };
 
 // The size of a regular file or block device; nullopt for pipes and ttys.
@@ -206,7 +210,7 @@ int run_get(const CopyArgs& a) {
     uint64_t at = slot_offset[i];
     if (at >= end) break;
     if (auto ec = ring.wait(i)) throw Failure(failed("read", at, ec));
-    write_all(out.fd(), ring.buffer(i), std::min<uint64_t>(chunk, end - at), a.file);
+    write_all(out.fd(), ring.buffer(i), std::min<uint64_t>(chunk, end - at), out.name());
     slot_offset[i] = end;  // consumed
     if (next < end) submit(i);
   }
@@ -224,7 +228,7 @@ int run_put(const CopyArgs& a) {
   auto size = input_size(in.fd());
   if (size && *size > room)
     throw Failure(fmt::format("{} ({} bytes) does not fit in the export at offset {}: only {} bytes left",
-                              a.file, *size, offset, room));
+                              in.name(), *size, offset, room));
   size_t chunk = chunk_size(a, info);
   Ring ring(*client, client->options().queue_depth, chunk);
 
@@ -232,10 +236,10 @@ int run_put(const CopyArgs& a) {
   std::vector<uint64_t> slot_offset(ring.depth(), 0);
   for (unsigned i = 0;; i = (i + 1) % ring.depth()) {
     if (auto ec = ring.wait(i)) throw Failure(failed("write", slot_offset[i], ec));
-    size_t n = read_full(in.fd(), ring.buffer(i), chunk, a.file);
+    size_t n = read_full(in.fd(), ring.buffer(i), chunk, in.name());
     if (n == 0) break;
     if (n > info.size - next)
-      throw Failure(fmt::format("{} is larger than the export: stopped after {} bytes at offset {}", a.file,
+      throw Failure(fmt::format("{} is larger than the export: stopped after {} bytes at offset {}", in.name(),
                                 next - offset, next));
     size_t aligned = round_up(n, info.min_block_size);
     if (aligned != n) {

@@ -99,7 +99,7 @@ void NbdClient::submit(Op op, uint16_t type, uint64_t offset, uint64_t length, s
   // Without a write cache (no NBD_FLAG_SEND_FLUSH) a flush has nothing to do.
   r.local = r.status || (op == Op::flush && !info_.can_flush);
   std::lock_guard lock(mu_);
-  pending_.push_back(std::move(r));
+  pending_.push(std::move(r));
   // Completions run later on the I/O thread, never inside this call.
   if (!pump_posted_) {
     pump_posted_ = true;
@@ -131,8 +131,7 @@ void NbdClient::pump() {
         front.status = std::make_error_code(std::errc::connection_reset);
       }
     }
-    Submission r = std::move(front);
-    pending_.pop_front();
+    Submission r = pending_.pop();
     if (c) {
       c->enqueue(std::move(r), deadline);
       continue;

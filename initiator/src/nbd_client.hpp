@@ -1,7 +1,6 @@
 #pragma once
 // The NBD transport of librdmablk: a Client over one or more NBD connections
 // to one export, driven by one I/O thread.
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "fifo.hpp"
 #include "nbd_connection.hpp"
 #include "request_check.hpp"
 #include "rdmablk/client.hpp"
@@ -63,7 +63,7 @@ class NbdClient final : public Client, private ConnectionEvents {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
 
   std::mutex mu_;                // guards the two below
-  std::deque<Submission> pending_;  // submitted, waiting for a slot
+  Fifo<Submission> pending_;     // submitted, waiting for a slot
   bool pump_posted_ = false;
 
   size_t next_conn_ = 0;   // round robin over connections

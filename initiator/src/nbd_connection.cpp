@@ -47,6 +47,8 @@ void Connection::start() {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
       spdlog::error("{}: reply reader failed: {}", peer_, ex.what());
+    } catch (...) {
+      spdlog::error("{}: reply reader failed", peer_);
     }
     fail(std::make_error_code(std::errc::io_error));
   });

@@ -37,7 +37,7 @@ class FakeNbdServer;
 // One accepted connection, as a script sees it.
 class FakeConn {
  public:
-  FakeConn(FakeNbdServer& server, tcp::socket& socket, unsigned index) : server(server), socket_(socket), index(index) {}
+  FakeConn(FakeNbdServer& server, tcp::socket& socket, unsigned index) : server(server), index(index), socket_(socket) {}
 
   void send(const void* p, size_t n) { asio::write(socket_, asio::buffer(p, n)); }
   void send(std::span<const std::byte> b) { send(b.data(), b.size()); }
@@ -161,6 +161,7 @@ class FakeNbdServer {
       boost::system::error_code ec;
       acceptor_.accept(*socket, ec);
       if (ec) return;
+      socket->set_option(tcp::no_delay(true));  // scripts send replies piecemeal
       unsigned index = connections++;
       {
         std::lock_guard lock(mu_);
@@ -176,6 +177,7 @@ class FakeNbdServer {
         } catch (const boost::system::system_error&) {
           // the client went away: fine for a test server
         }
+        ::shutdown(socket->native_handle(), SHUT_RDWR);  // the script is done: hang up
       });
     }
   }

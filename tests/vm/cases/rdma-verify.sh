@@ -28,8 +28,8 @@ show() { sed 's/^/    /' "$1"; }
 
 # Wait (bounded) until something listens on a TCP port (perftest's OOB channel).
 wait_tcp_listen() {
-  local port=$1 i
-  for i in $(seq 100); do
+  local port=$1
+  for _ in $(seq 100); do
     ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
     sleep 0.1
   done
@@ -38,8 +38,7 @@ wait_tcp_listen() {
 
 # Wait (bounded) until an rping server is listening on RDMA CM.
 wait_rdma_listen() {
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     rdma resource show cm_id 2>/dev/null | grep -q 'state LISTEN' && return 0
     sleep 0.1
   done
