@@ -392,12 +392,10 @@ void NbdConnection::execute(Request& r) {
     r.reply_data = r.data;
   }
   r.state = Request::State::executing;
-  fprintf(stderr, "DBG submit %p cookie %lu op %d off %lu\n", (void*)&r, r.cookie, (int)r.op, r.offset);
   export_->backend().submit(engine_, r);
 }
 
 void NbdConnection::on_backend_done(Request& r, int error) {
-  fprintf(stderr, "DBG done %p cookie %lu state %d err %d\n", (void*)&r, r.cookie, (int)r.state, error);
   if (error != 0)
     spdlog::warn("nbd {}: export '{}': {} offset {} length {}: {}", peer_name_, export_->name(),
                  nbd::command_name(r.type), r.offset, r.length, std::strerror(error));
@@ -417,7 +415,6 @@ void NbdConnection::finish(Request& r, uint32_t error, const char* message) {
 }
 
 void NbdConnection::release(Request& r) {
-  fprintf(stderr, "DBG release %p cookie %lu state %d\n", (void*)&r, r.cookie, (int)r.state);
   r.buffer.reset();
   r.state = Request::State::idle;
   --in_flight_;

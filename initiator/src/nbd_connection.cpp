@@ -3,6 +3,9 @@
 #include <cstring>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -11,7 +14,8 @@ namespace rdmablk::nbd {
 
 namespace {
 
-// Big enough that a burst of small replies costs one recv().
+// Big enough that a burst of small replies costs one recv(); replies up to
+// half of it are parsed from the buffer, larger payloads bypass it.
 constexpr size_t kReadBufferSize = 256 * 1024;
 // Chunks without data carry at most an error message and an offset.
 constexpr uint32_t kMaxControlChunk = 64 + kMaxStringLength;
@@ -32,7 +36,7 @@ Connection::Connection(tcp::socket socket, bool structured_replies, unsigned dep
       peer_(std::move(peer)),
       events_(events),
       slots_(depth),
-      in_(socket_, kReadBufferSize) {
+      in_(kReadBufferSize) {
   free_.reserve(depth);
   for (uint32_t i = depth; i-- > 0;) free_.push_back(i);
   queued_.reserve(depth);
@@ -179,139 +183,173 @@ void Connection::complete(Slot& s, std::error_code ec) {
 asio::awaitable<void> Connection::read_replies() {
   boost_error ec;
   for (;;) {
-    if (in_.size() < 4 && (ec = co_await in_.fill(4))) break;
-    if (dead_) co_return;
-    uint32_t magic = load<be32>(in_.data()).value();
-    if (magic == kSimpleReplyMagic) {
-      if (in_.size() < sizeof(SimpleReply) && (ec = co_await in_.fill(sizeof(SimpleReply)))) break;
-      if (dead_) co_return;
-      auto r = load<SimpleReply>(in_.data());
-      in_.consume(sizeof r);
-      Slot* s = find(r.cookie.value());
-      if (!s) {
-        protocol_error(fmt::format("reply for unknown cookie {:#x}", r.cookie.value()));
-        co_return;
-      }
-      if ((ec = co_await on_simple_reply(*s, r.error.value()))) break;
-    } else if (magic == kStructuredReplyMagic && structured_) {
-      if (in_.size() < sizeof(StructuredReplyHeader) && (ec = co_await in_.fill(sizeof(StructuredReplyHeader))))
-        break;
-      if (dead_) co_return;
-      auto h = load<StructuredReplyHeader>(in_.data());
-      in_.consume(sizeof h);
-      Slot* s = find(h.cookie.value());
-      if (!s) {
-        protocol_error(fmt::format("reply chunk for unknown cookie {:#x}", h.cookie.value()));
-        co_return;
-      }
-      if ((ec = co_await on_chunk(*s, h.flags.value(), h.type.value(), h.length.value()))) break;
-    } else {
-      protocol_error(fmt::format("bad reply magic {:#010x}", magic));
-      co_return;
+    size_t need = 0;
+    while (!dead_ && !payload_.slot && (need = parse_one()) == 0) {
     }
-    if (dead_) co_return;  // failed while we waited, or by a protocol error
+    if (dead_) co_return;  // a protocol error, or failed while we waited
+    if (payload_.slot) {
+      co_await asio::async_read(socket_, asio::buffer(payload_.rest.data(), payload_.rest.size()),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || dead_) break;
+      Payload p = std::exchange(payload_, {});
+      data_done(*p.slot, p.length, p.chunk, p.flags);
+    } else {
+      size_t got = co_await socket_.async_read_some(in_.space_for(need), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      in_.commit(got);
+    }
   }
   if (dead_) co_return;  // we closed the socket ourselves
   if (!idle()) spdlog::warn("{}: connection lost with requests in flight: {}", peer_, ec.message());
   fail(to_errno(ec));
 }
 
-asio::awaitable<boost_error> Connection::on_simple_reply(Slot& s, uint32_t error) {
-  if (error == 0 && s.req.type == kCmdRead) {
-    auto ec = co_await in_.read_into({s.req.data, s.req.length});
-    if (ec || dead_) co_return ec;
-  }
-  complete(s, error ? from_nbd_error(error) : std::error_code{});
-  co_return boost_error{};
+size_t Connection::parse_one() {
+  if (in_.size() < 4) return 4;
+  uint32_t magic = load<be32>(in_.data()).value();
+  if (magic == kSimpleReplyMagic) return parse_simple();
+  if (magic == kStructuredReplyMagic && structured_) return parse_chunk();
+  protocol_error(fmt::format("bad reply magic {:#010x}", magic));
+  return 0;
 }
 
-asio::awaitable<boost_error> Connection::on_chunk(Slot& s, uint16_t flags, uint16_t type, uint32_t length) {
-  Submission& r = s.req;
-  boost_error ec;
+size_t Connection::parse_simple() {
+  constexpr size_t header = sizeof(SimpleReply);
+  if (in_.size() < header) return header;
+  auto r = load<SimpleReply>(in_.data());
+  Slot* s = find(r.cookie.value());
+  if (!s) {
+    protocol_error(fmt::format("reply for unknown cookie {:#x}", r.cookie.value()));
+    return 0;
+  }
+  if (r.error.value() == 0 && s->req.type == kCmdRead)
+    return take_data(*s, header, s->req.data, s->req.length, false, kReplyFlagDone);
+  in_.consume(header);
+  complete(*s, r.error.value() ? from_nbd_error(r.error.value()) : std::error_code{});
+  return 0;
+}
+
+size_t Connection::parse_chunk() {
+  constexpr size_t header = sizeof(StructuredReplyHeader);
+  if (in_.size() < header) return header;
+  auto h = load<StructuredReplyHeader>(in_.data());
+  Slot* s = find(h.cookie.value());
+  if (!s) {
+    protocol_error(fmt::format("reply chunk for unknown cookie {:#x}", h.cookie.value()));
+    return 0;
+  }
+  Submission& r = s->req;
+  uint16_t flags = h.flags.value(), type = h.type.value();
+  uint32_t length = h.length.value();
+  const std::byte* payload = in_.data() + header;
   // A data or hole chunk must lie inside the request and not overfill it.
   auto in_range = [&](uint64_t off, uint64_t n) {
     return off >= r.offset && off - r.offset <= r.length && n <= r.length - (off - r.offset) &&
-           n <= r.length - s.bytes_done;
+           n <= r.length - s->bytes_done;
   };
   switch (type) {
     case kReplyTypeOffsetData: {
       if (r.type != kCmdRead || length < sizeof(OffsetDataChunk) || length - sizeof(OffsetDataChunk) > r.length) {
-        protocol_error(fmt::format("OFFSET_DATA chunk of {} bytes for {} of {}", length, command_name(r.type), r.length));
-        co_return ec;
+        protocol_error(fmt::format("OFFSET_DATA chunk of {} bytes for {} of {}", length, command_name(r.type),
+                                   r.length));
+        return 0;
       }
-      if (in_.size() < sizeof(OffsetDataChunk) && (ec = co_await in_.fill(sizeof(OffsetDataChunk)))) co_return ec;
-      if (dead_) co_return ec;
-      uint64_t off = load<OffsetDataChunk>(in_.data()).offset.value();
+      if (in_.size() < header + sizeof(OffsetDataChunk)) return header + sizeof(OffsetDataChunk);
+      uint64_t off = load<OffsetDataChunk>(payload).offset.value();
       uint64_t n = length - sizeof(OffsetDataChunk);
-      in_.consume(sizeof(OffsetDataChunk));
       if (!in_range(off, n)) {
         protocol_error(fmt::format("OFFSET_DATA {}+{} outside the request {}+{}", off, n, r.offset, r.length));
-        co_return ec;
+        return 0;
       }
-      ec = co_await in_.read_into({r.data + (off - r.offset), n});
-      if (ec || dead_) co_return ec;
-      s.bytes_done += n;
-      break;
+      return take_data(*s, header + sizeof(OffsetDataChunk), r.data + (off - r.offset), n, true, flags);
     }
     case kReplyTypeOffsetHole: {
       if (r.type != kCmdRead || length != sizeof(OffsetHoleChunk)) {
         protocol_error(fmt::format("OFFSET_HOLE chunk of {} bytes for {}", length, command_name(r.type)));
-        co_return ec;
+        return 0;
       }
-      if (in_.size() < length && (ec = co_await in_.fill(length))) co_return ec;
-      if (dead_) co_return ec;
-      auto hole = load<OffsetHoleChunk>(in_.data());
-      in_.consume(length);
+      if (in_.size() < header + length) return header + length;
+      auto hole = load<OffsetHoleChunk>(payload);
       uint64_t off = hole.offset.value(), n = hole.length.value();
       if (!in_range(off, n)) {
         protocol_error(fmt::format("OFFSET_HOLE {}+{} outside the request {}+{}", off, n, r.offset, r.length));
-        co_return ec;
+        return 0;
       }
       std::memset(r.data + (off - r.offset), 0, n);
-      s.bytes_done += n;
+      s->bytes_done += n;
       break;
     }
     case kReplyTypeNone:
       if (length != 0 || !(flags & kReplyFlagDone)) {
         protocol_error("NONE chunk with a payload or without the DONE flag");
-        co_return ec;
+        return 0;
       }
       break;
     default: {
       // Error chunks, known or not, start with an error number and a message.
       if (!(type & 0x8000u)) {
         protocol_error(fmt::format("unknown reply chunk type {}", type));
-        co_return ec;
+        return 0;
       }
       if (length < sizeof(ErrorChunk) || length > kMaxControlChunk) {
         protocol_error(fmt::format("error chunk of {} bytes", length));
-        co_return ec;
+        return 0;
       }
-      if (in_.size() < length && (ec = co_await in_.fill(length))) co_return ec;
-      if (dead_) co_return ec;
-      auto e = load<ErrorChunk>(in_.data());
+      if (in_.size() < header + length) return header + length;
+      auto e = load<ErrorChunk>(payload);
       uint32_t msg_len = e.message_length.value();
       uint32_t expect = sizeof(ErrorChunk) + msg_len + (type == kReplyTypeErrorOffset ? 8 : 0);
       if (type == kReplyTypeError || type == kReplyTypeErrorOffset ? length != expect : length < expect) {
         protocol_error(fmt::format("error chunk of {} bytes with a {}-byte message", length, msg_len));
-        co_return ec;
+        return 0;
       }
-      std::string_view msg(reinterpret_cast<const char*>(in_.data()) + sizeof(ErrorChunk), msg_len);
+      std::string_view msg(reinterpret_cast<const char*>(payload) + sizeof(ErrorChunk), msg_len);
       spdlog::debug("{}: {} at offset {} failed: error {} {}", peer_, command_name(r.type), r.offset,
                     e.error.value(), msg);
-      if (!s.error) s.error = from_nbd_error(e.error.value() ? e.error.value() : kEIo);
-      in_.consume(length);
+      if (!s->error) s->error = from_nbd_error(e.error.value() ? e.error.value() : kEIo);
       break;
     }
   }
-  if (flags & kReplyFlagDone) {
-    if (!s.error && r.type == kCmdRead && s.bytes_done != r.length) {
-      protocol_error(fmt::format("read reply covers {} of {} bytes", s.bytes_done, r.length));
-      co_return ec;
-    }
-    complete(s, s.error);
+  in_.consume(header + length);
+  chunk_done(*s, flags);
+  return 0;
+}
+
+// Moves the n payload bytes behind a header into dst: from the buffer if
+// they are all there; by waiting for them if the reply fits the buffer
+// comfortably; otherwise straight from the socket (read_replies).
+size_t Connection::take_data(Slot& s, size_t header, std::byte* dst, size_t n, bool chunk, uint16_t flags) {
+  if (in_.size() >= header + n) {
+    std::memcpy(dst, in_.data() + header, n);
+    in_.consume(header + n);
+    data_done(s, n, chunk, flags);
+    return 0;
   }
-  co_return ec;
+  if (header + n <= in_.capacity() / 2) return header + n;
+  in_.consume(header);
+  size_t have = in_.size();
+  std::memcpy(dst, in_.data(), have);
+  in_.consume(have);
+  payload_ = {&s, {dst + have, n - have}, n, chunk, flags};
+  return 0;
+}
+
+void Connection::data_done(Slot& s, size_t n, bool chunk, uint16_t flags) {
+  if (!chunk) {
+    complete(s, {});
+    return;
+  }
+  s.bytes_done += n;
+  chunk_done(s, flags);
+}
+
+void Connection::chunk_done(Slot& s, uint16_t flags) {
+  if (!(flags & kReplyFlagDone)) return;
+  if (!s.error && s.req.type == kCmdRead && s.bytes_done != s.req.length) {
+    protocol_error(fmt::format("read reply covers {} of {} bytes", s.bytes_done, s.req.length));
+    return;
+  }
+  complete(s, s.error);
 }
 
 }  // namespace rdmablk::nbd

@@ -3,16 +3,16 @@
 // (queue_depth of them, allocated once), a writer that gathers queued
 // requests into one writev, and a reader coroutine that matches replies to
 // slots by cookie. Runs on the client's I/O thread only.
-#include <array>
 #include <chrono>
+#include <span>
 #include <string>
 #include <utility>  // before awaitable.hpp: Boost 1.74 uses std::exchange without it
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
-#include "buffered_reader.hpp"
 #include "nbd_io.hpp"
+#include "read_buffer.hpp"
 #include "rdmablk/client.hpp"
 
 namespace rdmablk::nbd {
@@ -88,9 +88,27 @@ class Connection {
     nbd::Request header;          // wire header, sent from here
   };
 
+  // A large READ payload on its way from the socket straight into the
+  // caller's buffer, bypassing the read buffer.
+  struct Payload {
+    Slot* slot = nullptr;  // none under way
+    std::span<std::byte> rest;  // what is still to come
+    size_t length = 0;
+    bool chunk = false;  // OFFSET_DATA (else a simple reply)
+    uint16_t flags = 0;  // of the chunk
+  };
+
+  // The reader: one coroutine that parses what is buffered without
+  // suspending, so no coroutine frame is allocated per reply.
   asio::awaitable<void> read_replies();
-  asio::awaitable<boost_error> on_simple_reply(Slot& s, uint32_t error);
-  asio::awaitable<boost_error> on_chunk(Slot& s, uint16_t flags, uint16_t type, uint32_t length);
+  // Each returns 0 after handling (or failing) a reply or chunk at the front
+  // of the buffer, or the number of bytes the buffer must hold to go on.
+  size_t parse_one();
+  size_t parse_simple();
+  size_t parse_chunk();
+  size_t take_data(Slot& s, size_t header, std::byte* dst, size_t n, bool chunk, uint16_t flags);
+  void data_done(Slot& s, size_t n, bool chunk, uint16_t flags);
+  void chunk_done(Slot& s, uint16_t flags);
   void on_written(boost_error ec);
   Slot* find(uint64_t cookie);
   void complete(Slot& s, std::error_code ec);
@@ -105,7 +123,8 @@ class Connection {
   std::vector<uint32_t> queued_;   // slot indexes in submission order
   std::vector<uint32_t> writing_;  // slot indexes in the write under way
   std::vector<asio::const_buffer> iov_;  // the write under way: header, data, header...
-  BufferedReader in_;
+  ReadBuffer in_;
+  Payload payload_;
   bool write_busy_ = false;
   bool disconnecting_ = false;
   nbd::Request disc_;  // NBD_CMD_DISC, sent once when disconnecting

@@ -1,5 +1,6 @@
 #include "nbd_handshake.hpp"
 
+#include <array>
 #include <optional>
 #include <string>
 #include <utility>

@@ -180,6 +180,37 @@ TEST_P(NbdData, WriteThenReadBack) {
   EXPECT_TRUE(std::equal(data.begin(), data.end(), server.disk.begin() + 4096));
 }
 
+TEST_P(NbdData, LargeReadsAndWrites) {
+  FakeServerConfig cfg;
+  cfg.structured = GetParam();
+  cfg.size = 16 << 20;
+  FakeNbdServer server(cfg);
+  auto c = Client::open(server.url("disk", "qd=3"));
+  // Several at once, so that replies queue up behind large payloads.
+  std::vector<std::vector<std::byte>> data;
+  for (unsigned i = 0; i < 6; ++i) data.push_back(pattern((1 << 20) + 512 * i, i));
+  std::vector<std::vector<std::byte>> back(data.size());
+  std::atomic<int> left{static_cast<int>(data.size())}, failed{0};
+  std::promise<void> written, read_back;
+  for (size_t i = 0; i < data.size(); ++i)
+    c->write(i << 21, data[i], [&](std::error_code ec) {
+      if (ec) ++failed;
+      if (--left == 0) written.set_value();
+    });
+  ASSERT_EQ(written.get_future().wait_for(kHangGuard), std::future_status::ready);
+  left = static_cast<int>(data.size());
+  for (size_t i = 0; i < data.size(); ++i) {
+    back[i].resize(data[i].size());
+    c->read(i << 21, back[i], [&](std::error_code ec) {
+      if (ec) ++failed;
+      if (--left == 0) read_back.set_value();
+    });
+  }
+  ASSERT_EQ(read_back.get_future().wait_for(kHangGuard), std::future_status::ready);
+  EXPECT_EQ(failed, 0);
+  for (size_t i = 0; i < data.size(); ++i) EXPECT_EQ(back[i], data[i]) << i;
+}
+
 TEST_P(NbdData, ManyMoreRequestsThanQueueDepth) {
   FakeServerConfig cfg;
   cfg.structured = GetParam();
@@ -311,6 +342,28 @@ TEST(NbdRequests, StructuredReadInPiecesAndHoles) {
   EXPECT_TRUE(std::equal(d.begin(), d.end(), buf.begin()));
   EXPECT_TRUE(std::all_of(buf.begin() + 4096, buf.begin() + 8192, [](std::byte b) { return b == std::byte{0}; }));
   EXPECT_TRUE(std::equal(d.begin(), d.end(), buf.begin() + 8192));
+}
+
+TEST(NbdRequests, LargeStructuredReadInChunks) {
+  FakeServerConfig cfg;
+  cfg.size = 4 << 20;
+  cfg.on_request = [](FakeConn& c, const FakeRequest& r) {
+    // Big and small chunks mixed, so that some bypass the buffer.
+    uint32_t sizes[] = {300000, 100, 700000, 4096};
+    uint64_t at = 0;
+    for (size_t i = 0; at < r.length; ++i) {
+      uint32_t n = std::min<uint64_t>(sizes[i % 4], r.length - at);
+      std::lock_guard lock(c.server.disk_mu);
+      c.data_chunk(r.cookie, r.offset + at, {c.server.disk.data() + r.offset + at, n}, at + n == r.length);
+      at += n;
+    }
+  };
+  FakeNbdServer server(cfg);
+  auto c = Client::open(server.url());
+  std::vector<std::byte> buf(3 << 20);
+  ASSERT_EQ(read(*c, 4096, buf), std::error_code());
+  std::lock_guard lock(server.disk_mu);
+  EXPECT_TRUE(std::equal(buf.begin(), buf.end(), server.disk.begin() + 4096));
 }
 
 TEST(NbdRequests, StructuredReadErrorChunk) {
