@@ -2,20 +2,24 @@
 
 #include <pthread.h>
 
+#include <future>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace rdmablk::target {
 
-Worker::Worker(unsigned index, boost::asio::thread_pool& blocking)
-    : index_(index), engine_(ctx_, blocking) {}
+Worker::Worker(unsigned index, boost::asio::thread_pool& blocking) : index_(index), blocking_(blocking) {}
 
 Worker::~Worker() { stop(); }
 
 void Worker::start() {
   guard_.emplace(ctx_.get_executor());
-  thread_ = std::thread([this] {
+  std::promise<void> ready;
+  thread_ = std::thread([this, &ready] {
     pthread_setname_np(pthread_self(), fmt::format("worker{}", index_).c_str());
+    engine_.emplace(ctx_, blocking_);
+    ready.set_value();
     try {
       ctx_.run();
     } catch (const std::exception& e) {
@@ -24,6 +28,7 @@ void Worker::start() {
       std::abort();
     }
   });
+  ready.get_future().wait();
 }
 
 void Worker::stop() {
@@ -32,6 +37,7 @@ void Worker::stop() {
   guard_.reset();
   ctx_.stop();
   if (thread_.joinable()) thread_.join();
+  engine_.reset();
 }
 
 WorkerPool::WorkerPool(unsigned count, boost::asio::thread_pool& blocking) {

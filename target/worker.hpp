@@ -26,9 +26,10 @@ class Worker {
 
   unsigned index() const { return index_; }
   boost::asio::io_context& context() { return ctx_; }
-  IoEngine& engine() { return engine_; }
+  IoEngine& engine() { return *engine_; }
   BufferPool& buffers() { return buffers_; }
 
+  // Starts the thread; returns once its io_uring is set up.
   void start();
   // Stops the loop and joins the thread; call once the worker is idle.
   void stop();
@@ -36,7 +37,8 @@ class Worker {
  private:
   unsigned index_;
   boost::asio::io_context ctx_{1};  // run by one thread only
-  IoEngine engine_;
+  boost::asio::thread_pool& blocking_;
+  std::optional<IoEngine> engine_;  // created on the worker thread, which owns the ring
   BufferPool buffers_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   std::thread thread_;

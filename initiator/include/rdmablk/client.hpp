@@ -2,7 +2,7 @@
 // librdmablk: a userspace client for rdmablk-target (and any NBD server).
 //
 // One interface over every transport: nbd://host[:port]/export (NBD over TCP)
-// now, rdma://host[:port]/export (RDMA command/direct mode) next. Programs and
+// and rdma://host[:port]/export (RDMA command or direct mode). Programs and
 // the rdmablk CLI never care which transport they hold.
 //
 // Threading: a Client owns one I/O thread. Every submit call is thread-safe
@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace rdmablk {
@@ -65,6 +66,9 @@ struct ExportInfo {
   bool can_write_zeroes = false;
   bool can_multi_conn = false;
   bool rotational = false;
+  // rdma:// only (filled by DISCOVER and login):
+  bool can_direct = false;    // direct mode offered (the export lives in target memory)
+  bool needs_secret = false;  // LOGIN needs the HMAC of a secret (DISCOVER only)
 };
 
 // Completion of one request: success, or an errno-style error in
@@ -81,17 +85,28 @@ class Buffer {
   Buffer() = default;
   explicit Buffer(size_t size);
   Buffer(Buffer&&) noexcept = default;
-  Buffer& operator=(Buffer&&) noexcept = default;
+  Buffer& operator=(Buffer&& o) noexcept {
+    registration_.reset();  // deregister before the memory is freed
+    data_ = std::move(o.data_);
+    registration_ = std::move(o.registration_);
+    size_ = std::exchange(o.size_, 0);
+    return *this;
+  }
 
   std::byte* data() const { return data_.get(); }
   size_t size() const { return size_; }
   std::span<std::byte> span() const { return {data_.get(), size_}; }
+
+  // For transports: something that must live exactly as long as this memory
+  // (an RDMA registration); it is released before the memory is freed.
+  void set_registration(std::shared_ptr<void> r) { registration_ = std::move(r); }
 
  private:
   struct Free {
     void operator()(std::byte* p) const noexcept;
   };
   std::unique_ptr<std::byte, Free> data_;
+  std::shared_ptr<void> registration_;  // destroyed before data_ (reverse order)
   size_t size_ = 0;
 };
 

@@ -55,7 +55,8 @@ class Client {
     auto* out = static_cast<char*>(p);
     while (n > 0) {
       ssize_t r = ::recv(fd_, out, n, 0);
-      if (r <= 0) { fprintf(stderr, "DBGR recv %zd errno %d\n", r, errno); return false; }
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
       out += r;
       n -= static_cast<size_t>(r);
     }
@@ -510,7 +511,6 @@ TEST_P(NbdPipelineTest, ManyRequestsInFlightWithFlowControl) {
   for (int i = 0; i < kCount; ++i) {
     auto r = c->recv_reply();
     EXPECT_EQ(r.error, 0u);
-    fprintf(stderr, "DBGC %lu err %u\n", r.cookie, r.error);
     cookies.insert(r.cookie);
   }
   EXPECT_EQ(cookies.size(), size_t{kCount});
