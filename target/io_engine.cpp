@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -166,7 +167,9 @@ void IoEngine::fallocate(int fd, int mode, uint64_t offset, uint64_t len, Io& io
 }
 
 void IoEngine::blocking(Io& io, std::function<int()> fn) {
-  asio::post(pool_, [this, &io, fn = std::move(fn)] {
+  // The guard counts the call as work of ctx_ while it runs on the pool, so
+  // the loop does not run out of work (and stop) before the result is back.
+  asio::post(pool_, [this, &io, fn = std::move(fn), guard = asio::make_work_guard(ctx_)] {
     int result = fn();
     asio::post(ctx_, [this, &io, result] { io.progress.on_event(*this, io, result); });
   });

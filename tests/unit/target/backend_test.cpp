@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -107,6 +108,8 @@ class BackendTest : public ::testing::TestWithParam<bool> {
   }
 
   asio::io_context ctx_;
+  // As a worker does: keeps ctx_ from stopping between requests.
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ctx_);
   asio::thread_pool pool_{2};
   IoEngine engine_;
   BufferPool pool_bufs_;
