@@ -1,5 +1,5 @@
-// rdmablk-target: serves exports (RAM, files, block devices) to NBD clients
-// over TCP; the RDMA transport joins in the next release.
+// rdmablk-target: serves exports (RAM, files, block devices) to rdmablk
+// initiators over RDMA (librdmacm) and to NBD clients over TCP.
 #include <signal.h>
 #include <unistd.h>
 
@@ -22,6 +22,7 @@
 #include "export.hpp"
 #include "nbd_server.hpp"
 #include "rdma_probe.hpp"
+#include "rdma_server.hpp"
 #include "worker.hpp"
 
 namespace asio = boost::asio;
@@ -36,13 +37,14 @@ struct Options {
   TargetConfig config;
   std::string port_file;
   std::string log_level = "info";
+  RdmaServerOptions rdma;
 };
 
 // Parses the command line and the config file it names; exits on --help,
 // --version and errors (one line, exit code 2).
 std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code) {
-  CLI::App app{"Serve block exports (RAM, files, block devices) to NBD clients over TCP.\n"
-               "RDMA clients are served by the next release.",
+  CLI::App app{"Serve block exports (RAM, files, block devices) to rdmablk initiators over RDMA\n"
+               "and to NBD clients over TCP.",
                "rdmablk-target"};
   app.set_version_flag("--version", RDMABLK_VERSION);
   app.footer(
@@ -73,6 +75,24 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
   auto* threads_opt = app.add_option("-t,--threads", threads, "Worker threads (default 1)")->type_name("N");
   app.add_option("--port-file", port_file, "Write nbd=PORT and rdma=PORT lines here once listening")
       ->type_name("FILE");
+  RdmaServerOptions rdma;
+  app.add_option("--rdma-queue-depth", rdma.limits.max_queue_depth,
+                 "Largest queue depth an RDMA queue is granted (default 128, at most 1024)")
+      ->type_name("N")
+      ->check(CLI::Range(1, RDMABLK_MAX_QUEUE_DEPTH));
+  app.add_option("--rdma-queues", rdma.limits.max_io_queues,
+                 "Largest number of I/O queues an RDMA session is granted (default 64, at most 255)")
+      ->type_name("N")
+      ->check(CLI::Range(0, RDMABLK_MAX_QUEUES - 1));
+  app.add_option("--rdma-max-io", rdma.limits.max_io_size,
+                 "Largest RDMA READ/WRITE command in bytes, a multiple of 4096 (default 1048576, at most 8 MiB);\n"
+                 "also the size of each bounce buffer")
+      ->type_name("BYTES")
+      ->check(CLI::Range(4096u, RDMABLK_MAX_IO_SIZE));
+  app.add_option("--rdma-bounce-buffers", rdma.bounce_buffers,
+                 "Registered bounce buffers per worker and device for file and block-device exports (default 16)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 4096));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -104,8 +124,14 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
     exit_code = kExitUsage;
     return std::nullopt;
   }
+  if (rdma.limits.max_io_size % 4096 != 0) {
+    fmt::print(stderr, "rdmablk-target: --rdma-max-io must be a multiple of 4096 (see --help)\n");
+    exit_code = kExitUsage;
+    return std::nullopt;
+  }
   o.port_file = port_file;
   o.log_level = log_level;
+  o.rdma = rdma;
   return o;
 }
 
@@ -132,13 +158,6 @@ void write_port_file(const std::string& path, int nbd_port, int rdma_port) {
   }
 }
 
-void log_rdma_probe(const TargetConfig& config) {
-  auto devices = rdma_devices();
-  if (devices.empty())
-    spdlog::info("no RDMA device: serving NBD only");
-  else if (config.rdma_port != kPortDisabled)
-    spdlog::info("RDMA transport not built yet: serving NBD only (devices: {})", fmt::join(devices, ", "));
-}
 
 }  // namespace
 
@@ -150,11 +169,20 @@ int main(int argc, char** argv) {
   setup_logging(options->log_level);
   ::signal(SIGPIPE, SIG_IGN);
 
-  if (config.nbd_port == kPortDisabled) {
-    fmt::print(stderr, "rdmablk-target: NBD is disabled and the RDMA transport is not built yet\n");
+  const bool want_nbd = config.nbd_port != kPortDisabled;
+  bool want_rdma = config.rdma_port != kPortDisabled;
+  if (!want_nbd && !want_rdma) {
+    fmt::print(stderr, "rdmablk-target: both NBD and RDMA are disabled: nothing to serve\n");
     return kExitUsage;
   }
-  log_rdma_probe(config);
+  if (want_rdma && rdma_devices().empty()) {
+    if (!want_nbd) {
+      spdlog::error("no RDMA device and NBD is disabled: nothing to serve");
+      return kExitRuntime;
+    }
+    spdlog::info("no RDMA device: serving NBD only");
+    want_rdma = false;
+  }
 
   ExportTable exports;
   try {
@@ -170,15 +198,39 @@ int main(int argc, char** argv) {
   asio::io_context control(1);
   asio::thread_pool blocking(2);  // io_uring fallback and BLKDISCARD
   WorkerPool workers(config.threads, blocking);
-  NbdServer server(control, workers, exports);
+  std::optional<NbdServer> nbd;
+  std::optional<RdmaServer> rdma;
+  uint16_t nbd_port = 0, rdma_port = 0;
   try {
-    uint16_t nbd_port = server.listen(config.listen, static_cast<uint16_t>(config.nbd_port));
-    if (!options->port_file.empty()) write_port_file(options->port_file, nbd_port, 0);
+    if (want_nbd) {
+      nbd.emplace(control, workers, exports);
+      nbd_port = nbd->listen(config.listen, static_cast<uint16_t>(config.nbd_port));
+    }
   } catch (const std::system_error& e) {
     spdlog::error("{}", e.what());
     return kExitRuntime;
   }
-  server.start();
+  if (want_rdma) {
+    try {
+      rdma.emplace(control, workers, exports, options->rdma);
+      rdma_port = rdma->listen(config.listen, static_cast<uint16_t>(config.rdma_port));
+    } catch (const std::system_error& e) {
+      rdma.reset();
+      if (!want_nbd) {
+        spdlog::error("{}", e.what());
+        return kExitRuntime;
+      }
+      spdlog::error("{}: serving NBD only", e.what());
+    }
+  }
+  try {
+    if (!options->port_file.empty()) write_port_file(options->port_file, nbd_port, rdma_port);
+  } catch (const std::system_error& e) {
+    spdlog::error("{}", e.what());
+    return kExitRuntime;
+  }
+  if (nbd) nbd->start();
+  if (rdma) rdma->start();
 
   bool synced = true;
   asio::signal_set signals(control, SIGINT, SIGTERM);
@@ -190,11 +242,16 @@ int main(int argc, char** argv) {
       spdlog::warn("second signal: exiting without draining");
       std::_Exit(kExitRuntime);
     });
-    server.stop([&] {
+    // Each transport drains on its own; the last one to finish syncs and exits.
+    auto pending = std::make_shared<int>((nbd ? 1 : 0) + (rdma ? 1 : 0));
+    auto drained = [&, pending] {
+      if (--*pending > 0) return;
       synced = exports.sync_all();
       signals.cancel();
       control.stop();
-    });
+    };
+    if (nbd) nbd->stop(drained);
+    if (rdma) rdma->stop(drained);
   });
   control.run();
   workers.stop();

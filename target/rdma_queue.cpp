@@ -1,0 +1,675 @@
+#include "rdma_queue.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "rdma_server.hpp"
+#include "worker.hpp"
+
+namespace rdmablk::target {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+// A response and, for LOGIN, its payload.
+constexpr size_t kSendSlot = sizeof(rdmablk_rsp) + sizeof(rdmablk_login_rsp);
+// Flushed completions normally arrive at once; this bounds a broken device.
+constexpr std::chrono::seconds kFlushTimeout{5};
+constexpr int kPollBatch = 16;
+
+uint64_t wr_id(uint32_t index, uint64_t kind) { return uint64_t{index} << 2 | kind; }
+
+}  // namespace
+
+RdmaQueueSizes rdma_queue_sizes(uint16_t depth) {
+  RdmaQueueSizes s{};
+  s.requests = 2u * depth;
+  s.send_wr = 2 * s.requests;  // an RDMA READ/WRITE and the response per request
+  s.recv_wr = depth;
+  s.cqe = s.send_wr + s.recv_wr;
+  return s;
+}
+
+uint16_t rdma_max_depth(const ibv_device_attr& attr) {
+  int64_t d = std::min<int64_t>(attr.max_qp_wr / 4, attr.max_cqe / 5);
+  return static_cast<uint16_t>(std::clamp<int64_t>(d, 1, RDMABLK_MAX_QUEUE_DEPTH));
+}
+
+RdmaQueue::RdmaQueue(RdmaQueueParams p)
+    : server_(*p.server),
+      worker_(*p.worker),
+      dev_(*p.dev),
+      id_(p.id),
+      qid_(p.qid),
+      depth_(p.depth),
+      max_inline_(p.max_inline),
+      peer_(p.peer),
+      name_(std::move(p.name)),
+      nonce_(p.nonce),
+      sizes_(rdma_queue_sizes(p.depth)),
+      recv_size_(static_cast<uint32_t>(sizeof(rdmablk_cmd)) + p.max_inline),
+      timer_(p.worker->context()),
+      session_(std::move(p.session)) {
+  channel_.reset(ibv_create_comp_channel(id_->verbs));
+  if (!channel_) throw std::system_error(errno, std::generic_category(), "ibv_create_comp_channel");
+  verbs::set_nonblocking(channel_->fd);
+  cq_ = verbs::Cq(ibv_create_cq(id_->verbs, static_cast<int>(sizes_.cqe), nullptr, channel_.get(), 0));
+  if (!cq_.get()) throw std::system_error(errno, std::generic_category(), "ibv_create_cq");
+
+  ibv_qp_init_attr attr{};
+  attr.send_cq = cq_.get();
+  attr.recv_cq = cq_.get();
+  attr.qp_type = IBV_QPT_RC;
+  attr.sq_sig_all = 1;  // every work request completes: that is how slots are counted
+  attr.cap.max_send_wr = sizes_.send_wr;
+  attr.cap.max_recv_wr = sizes_.recv_wr;
+  attr.cap.max_send_sge = 1;
+  attr.cap.max_recv_sge = 1;
+  if (rdma_create_qp(id_, dev_.pd.get(), &attr) != 0)
+    throw std::system_error(errno, std::generic_category(), "rdma_create_qp");
+  qp_ = verbs::Qp(id_);
+
+  recv_bufs_ = verbs::RegisteredBuffer(dev_.pd.get(), size_t{depth_} * recv_size_, IBV_ACCESS_LOCAL_WRITE);
+  send_bufs_ = verbs::RegisteredBuffer(dev_.pd.get(), size_t{sizes_.requests} * kSendSlot, IBV_ACCESS_LOCAL_WRITE);
+  requests_.reserve(sizes_.requests);
+  for (uint32_t i = 0; i < sizes_.requests; ++i) {
+    requests_.push_back(std::make_unique<Request>(*this));
+    requests_.back()->index = i;
+  }
+  for (uint32_t i = sizes_.requests; i-- > 0;) free_.push_back(requests_[i].get());
+  for (uint32_t i = 0; i < depth_; ++i)
+    if (!post_recv(i)) throw std::system_error(errno, std::generic_category(), "ibv_post_recv");
+
+  if (session_) {  // an I/O queue joins a logged-in session
+    limits_ = session_->limits;
+    export_ = session_->exp;
+    logged_in_ = true;
+  }
+  channel_fd_.emplace(worker_.context(), channel_->fd);
+}
+
+RdmaQueue::~RdmaQueue() {
+  // The completion channel owns its fd.
+  if (channel_fd_) channel_fd_->release();
+}
+
+void RdmaQueue::destroy_verbs() {
+  if (channel_fd_) {
+    channel_fd_->release();
+    channel_fd_.reset();
+  }
+  qp_ = verbs::Qp();
+  cq_ = verbs::Cq();
+  channel_.reset();
+  recv_bufs_ = verbs::RegisteredBuffer();
+  send_bufs_ = verbs::RegisteredBuffer();
+}
+
+// --- Control-thread entry points (each hops to the worker) -----------------------
+
+void RdmaQueue::start() {
+  asio::post(worker_.context(), [self = shared_from_this()] {
+    self->watching_ = true;
+    ibv_req_notify_cq(self->cq_.get(), 0);
+    self->poll_cq();
+    if (!self->finished_) self->watch_cq();
+  });
+}
+
+void RdmaQueue::established() {
+  asio::post(worker_.context(), [self = shared_from_this()] { spdlog::debug("rdma {}: established", self->name_); });
+}
+
+void RdmaQueue::close(std::string reason) {
+  asio::post(worker_.context(),
+             [self = shared_from_this(), reason = std::move(reason)] { self->begin_close(reason, false); });
+}
+
+void RdmaQueue::stop() {
+  asio::post(worker_.context(), [self = shared_from_this()] {
+    if (self->stopping_ || self->closing_) return;
+    self->stopping_ = true;
+    for (auto& r : self->requests_) {
+      if (r->state != State::free) {
+        r->before_stop = true;
+        ++self->before_stop_;
+      }
+    }
+    std::weak_ptr<RdmaQueue> weak = self;
+    self->timer_.expires_after(self->server_.options().drain_timeout);
+    self->timer_.async_wait([weak](const error_code& ec) {
+      if (auto q = weak.lock(); q && !ec) q->begin_close("target shutting down (drain timed out)", false);
+    });
+    self->check_stop_done();
+  });
+}
+
+// --- Completions -----------------------------------------------------------------
+
+void RdmaQueue::watch_cq() {
+  channel_fd_->async_wait(asio::posix::stream_descriptor::wait_read,
+                          [self = shared_from_this()](const error_code& ec) {
+                            if (!ec && !self->finished_) self->on_cq_readable();
+                          });
+}
+
+void RdmaQueue::on_cq_readable() {
+  ibv_cq* cq = nullptr;
+  void* context = nullptr;
+  while (ibv_get_cq_event(channel_.get(), &cq, &context) == 0) cq_.event_received();
+  // Re-arm before polling, so a completion that lands in between still wakes us.
+  ibv_req_notify_cq(cq_.get(), 0);
+  poll_cq();
+  if (!finished_) watch_cq();
+}
+
+void RdmaQueue::poll_cq() {
+  ibv_wc wcs[kPollBatch];
+  while (!finished_) {
+    int n = ibv_poll_cq(cq_.get(), kPollBatch, wcs);
+    if (n <= 0) {
+      if (n < 0) begin_close("ibv_poll_cq failed", true);
+      return;
+    }
+    for (int i = 0; i < n && !finished_; ++i) on_completion(wcs[i]);
+  }
+}
+
+void RdmaQueue::on_completion(const ibv_wc& wc) {
+  const uint32_t index = static_cast<uint32_t>(wc.wr_id >> 2);
+  const uint64_t kind = wc.wr_id & 3;
+  if (kind == kRecv) {
+    --recv_posted_;
+    if (wc.status != IBV_WC_SUCCESS) {
+      if (!closing_)
+        begin_close(fmt::format("receive failed: {}", ibv_wc_status_str(wc.status)), wc.status != IBV_WC_WR_FLUSH_ERR);
+      maybe_finished();
+      return;
+    }
+    if (closing_) {
+      maybe_finished();
+      return;
+    }
+    on_recv(index, wc.byte_len);
+    return;
+  }
+  --send_posted_;
+  Request& r = *requests_[index];
+  --r.wrs;
+  if (wc.status != IBV_WC_SUCCESS && !closing_) {
+    spdlog::warn("rdma {}: {} of {} tag {:#x} failed: {}", name_, kind == kData ? "data transfer" : "response",
+                 rdmablk_opcode_str(r.cmd.opcode), RDMABLK_LE32(r.cmd.tag), ibv_wc_status_str(wc.status));
+    begin_close(fmt::format("work request failed: {}", ibv_wc_status_str(wc.status)), true);
+  }
+  if (kind == kData && r.state == State::reading_data && r.wrs == 0) {
+    if (closing_ || wc.status != IBV_WC_SUCCESS) {
+      release(r);
+    } else if (r.region_io) {
+      // The data landed in the export itself; FUA needs the backend's sync.
+      if (r.cmd.flags & RDMABLK_CMD_F_FUA)
+        submit(r, IoOp::flush, nullptr);
+      else
+        respond(r, RDMABLK_S_SUCCESS);
+    } else {
+      submit(r, IoOp::write, r.bounce);
+    }
+  } else if (r.state == State::responding && r.wrs == 0) {
+    const bool failed_login = r.cmd.opcode == RDMABLK_OP_LOGIN && login_failed_;
+    release(r);
+    // The nonce was used: a new attempt needs a new connection.
+    if (failed_login) begin_close("login refused", false);
+  }
+  maybe_finished();
+}
+
+// --- Commands --------------------------------------------------------------------
+
+void RdmaQueue::on_recv(uint32_t buf, uint32_t len) {
+  if (free_.empty()) {
+    waiting_recvs_.emplace_back(buf, len);
+    return;
+  }
+  dispatch(buf, len);
+}
+
+void RdmaQueue::dispatch(uint32_t buf, uint32_t len) {
+  std::byte* msg = recv_data(buf);
+  if (len < sizeof(rdmablk_cmd)) {
+    spdlog::warn("rdma {}: {}-byte message, shorter than a command: disconnecting", name_, len);
+    begin_close("malformed message", true);
+    return;
+  }
+  Request& r = *free_.back();
+  free_.pop_back();
+  ++in_use_;
+  std::memcpy(&r.cmd, msg, sizeof r.cmd);
+  r.state = State::executing;
+  r.status = RDMABLK_S_SUCCESS;
+  r.rsp_length = 0;
+  r.region_io = false;
+  r.data = nullptr;
+  r.length = 0;
+  r.lkey = 0;
+  r.before_stop = false;
+
+  CommandVerdict v = judge_command(r.cmd, len, logged_in_ ? &limits_ : nullptr, stopping_);
+  r.invalidate = v.invalidate;
+  if (v.status != RDMABLK_S_SUCCESS) {
+    spdlog::debug("rdma {}: {} tag {:#x} offset {} length {}: {}", name_, rdmablk_opcode_str(r.cmd.opcode),
+                  RDMABLK_LE32(r.cmd.tag), RDMABLK_LE64(r.cmd.offset), RDMABLK_LE32(r.cmd.length),
+                  rdmablk_status_str(v.status));
+    repost(buf);
+    respond(r, v.status);
+    return;
+  }
+  ++served_;
+  switch (r.cmd.opcode) {
+    case RDMABLK_OP_KEEPALIVE:
+      repost(buf);
+      respond(r, RDMABLK_S_SUCCESS);
+      return;
+    case RDMABLK_OP_LOGIN: {
+      rdmablk_login_req req;
+      std::memcpy(&req, msg + sizeof(rdmablk_cmd), sizeof req);
+      repost(buf);
+      do_login(r, req);
+      return;
+    }
+    case RDMABLK_OP_DISCOVER:
+      repost(buf);
+      do_discover(r);
+      return;
+    case RDMABLK_OP_WRITE:
+      if (r.cmd.flags & RDMABLK_CMD_F_INLINE) {
+        // The payload stays in the receive buffer until the backend has it.
+        r.recv = static_cast<int>(buf);
+        submit(r, IoOp::write, msg + sizeof(rdmablk_cmd));
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  repost(buf);
+  execute(r);
+}
+
+void RdmaQueue::execute(Request& r) {
+  switch (r.cmd.opcode) {
+    case RDMABLK_OP_READ:
+      start_read(r);
+      return;
+    case RDMABLK_OP_WRITE:
+      start_write(r);
+      return;
+    default:
+      submit(r, io_op(r.cmd.opcode), nullptr);
+  }
+}
+
+ibv_mr* RdmaQueue::export_region() const { return export_ ? dev_.region(*export_) : nullptr; }
+
+void RdmaQueue::start_read(Request& r) {
+  if (ibv_mr* mr = export_region()) {
+    // RAM export: RDMA WRITE straight from the registered export.
+    r.region_io = true;
+    r.data = static_cast<std::byte*>(mr->addr) + RDMABLK_LE64(r.cmd.offset);
+    r.length = RDMABLK_LE32(r.cmd.length);
+    r.lkey = mr->lkey;
+    post_response(r, true);
+    return;
+  }
+  with_buffer(r);
+}
+
+void RdmaQueue::start_write(Request& r) {
+  if (ibv_mr* mr = export_region()) {
+    // RAM export: RDMA READ straight into the export. A failed transfer
+    // leaves the range unspecified, as a failed write does on any disk.
+    r.region_io = true;
+    r.data = static_cast<std::byte*>(mr->addr) + RDMABLK_LE64(r.cmd.offset);
+    r.length = RDMABLK_LE32(r.cmd.length);
+    r.lkey = mr->lkey;
+    post_rdma_read(r);
+    return;
+  }
+  with_buffer(r);
+}
+
+BouncePool* RdmaQueue::bounce_pool() {
+  if (!pool_) pool_ = server_.bounce_pool(worker_.index(), dev_);
+  return pool_;
+}
+
+void RdmaQueue::with_buffer(Request& r) {
+  BouncePool* pool = bounce_pool();
+  if (!pool) {
+    respond(r, RDMABLK_S_NO_RESOURCES);
+    return;
+  }
+  r.state = State::need_buffer;
+  if (std::byte* b = pool->get_or_wait(r.waiter)) on_bounce_ready(r, b);
+}
+
+void RdmaQueue::on_bounce_ready(Request& r, std::byte* buf) {
+  r.bounce = buf;
+  r.data = buf;
+  r.length = RDMABLK_LE32(r.cmd.length);
+  r.lkey = pool_->lkey();
+  if (closing_) {
+    release(r);
+    maybe_finished();
+    return;
+  }
+  if (r.cmd.opcode == RDMABLK_OP_READ)
+    submit(r, IoOp::read, buf);
+  else
+    post_rdma_read(r);
+}
+
+void RdmaQueue::post_rdma_read(Request& r) {
+  r.state = State::reading_data;
+  ibv_sge sge{};
+  sge.addr = reinterpret_cast<uintptr_t>(r.data);
+  sge.length = r.length;
+  sge.lkey = r.lkey;
+  ibv_send_wr wr{};
+  wr.wr_id = wr_id(r.index, kData);
+  wr.opcode = IBV_WR_RDMA_READ;
+  wr.sg_list = &sge;
+  wr.num_sge = 1;
+  wr.wr.rdma.remote_addr = RDMABLK_LE64(r.cmd.addr);
+  wr.wr.rdma.rkey = RDMABLK_LE32(r.cmd.rkey);
+  ibv_send_wr* bad = nullptr;
+  if (send_posted_ + 1 > sizes_.send_wr || ibv_post_send(qp_.get(), &wr, &bad) != 0) {
+    begin_close("cannot post an RDMA READ", true);
+    release(r);
+    maybe_finished();
+    return;
+  }
+  ++send_posted_;
+  ++r.wrs;
+}
+
+void RdmaQueue::submit(Request& r, IoOp op, std::byte* data) {
+  r.op = op;
+  r.fua = (r.cmd.flags & RDMABLK_CMD_F_FUA) != 0 && op != IoOp::flush;
+  r.may_unmap = (r.cmd.flags & RDMABLK_CMD_F_NO_UNMAP) == 0;
+  r.offset = op == IoOp::flush ? 0 : RDMABLK_LE64(r.cmd.offset);
+  r.length = op == IoOp::flush ? 0 : RDMABLK_LE32(r.cmd.length);
+  r.data = data;
+  r.state = State::executing;
+  ++executing_;
+  // RAM backends complete inline, inside this call.
+  export_->backend().submit(worker_.engine(), r);
+}
+
+void RdmaQueue::on_backend_done(Request& r, int error) {
+  --executing_;
+  if (r.recv >= 0) {
+    if (!closing_) repost(static_cast<uint32_t>(r.recv));
+    r.recv = -1;
+  }
+  if (closing_) {
+    release(r);
+    maybe_finished();
+    return;
+  }
+  if (error != 0) {
+    spdlog::warn("rdma {}: export '{}': {} offset {} length {}: {}", name_, export_->name(),
+                 rdmablk_opcode_str(r.cmd.opcode), RDMABLK_LE64(r.cmd.offset), RDMABLK_LE32(r.cmd.length),
+                 std::strerror(error));
+    respond(r, status_from_errno(error));
+    return;
+  }
+  if (r.cmd.opcode == RDMABLK_OP_READ) {
+    r.length = RDMABLK_LE32(r.cmd.length);
+    post_response(r, true);
+    return;
+  }
+  respond(r, RDMABLK_S_SUCCESS);
+}
+
+// --- Login and discovery ---------------------------------------------------------
+
+void RdmaQueue::do_login(Request& r, const rdmablk_login_req& req) {
+  LoginInput in;
+  in.exports = &server_.exports();
+  in.peer = peer_;
+  in.nonce = nonce_;
+  in.limits = server_.options().limits;
+  in.secret = [this](const Export& e) { return server_.secret(e); };
+  in.region = [this](const Export& e) -> std::optional<ExportRegion> {
+    if (ibv_mr* mr = dev_.region(e)) return ExportRegion{reinterpret_cast<uintptr_t>(mr->addr), mr->rkey};
+    return std::nullopt;
+  };
+  LoginOutcome out = evaluate_login(req, in);
+  if (out.status == RDMABLK_S_SUCCESS) {
+    auto host = std::string_view(reinterpret_cast<const char*>(req.host_id),
+                                 ::strnlen(reinterpret_cast<const char*>(req.host_id), sizeof req.host_id));
+    try {
+      session_ = server_.create_session(out, host, shared_from_this());
+    } catch (const std::exception& e) {
+      out.status = RDMABLK_S_NO_RESOURCES;
+      out.reason = e.what();
+    }
+  }
+  if (out.status != RDMABLK_S_SUCCESS) {
+    spdlog::warn("rdma {}: login refused ({}): {}", name_, rdmablk_status_str(out.status), out.reason);
+    login_failed_ = true;
+    respond(r, out.status);
+    return;
+  }
+  logged_in_ = true;
+  limits_ = out.limits;
+  export_ = out.exp;
+  std::memcpy(send_slot(r) + sizeof(rdmablk_rsp), &out.rsp, sizeof out.rsp);
+  spdlog::info("rdma {}: {}: {}, {} I/O queue(s) of depth {}, max I/O {}, features {:#x}", name_, session_->name,
+               out.reason, out.nr_queues, out.queue_depth, out.limits.max_io_size, out.limits.features);
+  respond(r, RDMABLK_S_SUCCESS, sizeof(rdmablk_login_rsp));
+}
+
+void RdmaQueue::do_discover(Request& r) {
+  auto entries = discover_entries(server_.exports(), peer_, [this](const Export& e) -> std::optional<ExportRegion> {
+    if (ibv_mr* mr = dev_.region(e)) return ExportRegion{reinterpret_cast<uintptr_t>(mr->addr), mr->rkey};
+    return std::nullopt;
+  });
+  const size_t total = entries.size() * sizeof(rdmablk_discover_entry);
+  const size_t fit = std::min<size_t>(entries.size(), RDMABLK_LE32(r.cmd.length) / sizeof(rdmablk_discover_entry));
+  r.rsp_length = static_cast<uint32_t>(total);
+  if (fit == 0) {
+    respond(r, RDMABLK_S_SUCCESS, r.rsp_length);
+    return;
+  }
+  const size_t bytes = fit * sizeof(rdmablk_discover_entry);
+  try {
+    // Rare and small: a buffer registered for this answer alone.
+    r.scratch = std::make_unique<verbs::RegisteredBuffer>(dev_.pd.get(), bytes, IBV_ACCESS_LOCAL_WRITE);
+  } catch (const std::system_error& e) {
+    spdlog::warn("rdma {}: DISCOVER: {}", name_, e.what());
+    respond(r, RDMABLK_S_NO_RESOURCES);
+    return;
+  }
+  std::memcpy(r.scratch->data(), entries.data(), bytes);
+  r.data = r.scratch->data();
+  r.length = static_cast<uint32_t>(bytes);
+  r.lkey = r.scratch->lkey();
+  post_response(r, true);
+}
+
+// --- Responses -------------------------------------------------------------------
+
+void RdmaQueue::respond(Request& r, rdmablk_status status, uint32_t length) {
+  r.status = status;
+  r.rsp_length = length;
+  post_response(r, false);
+}
+
+void RdmaQueue::post_response(Request& r, bool with_data) {
+  const uint8_t op = r.cmd.opcode;
+  uint32_t length = r.rsp_length;
+  if (op == RDMABLK_OP_READ || op == RDMABLK_OP_WRITE)
+    length = r.status == RDMABLK_S_SUCCESS ? RDMABLK_LE32(r.cmd.length) : 0;
+  const bool login_payload = op == RDMABLK_OP_LOGIN && r.status == RDMABLK_S_SUCCESS;
+
+  rdmablk_rsp rsp{};
+  rsp.tag = r.cmd.tag;  // echoed as received (little-endian)
+  rsp.status = __cpu_to_le16(static_cast<uint16_t>(r.status));
+  rsp.opcode = op;
+  rsp.length = __cpu_to_le32(length);
+  rsp.rkey = r.invalidate ? r.cmd.rkey : 0;
+  std::byte* slot = send_slot(r);
+  std::memcpy(slot, &rsp, sizeof rsp);
+
+  ibv_sge sges[2]{};
+  ibv_send_wr wrs[2]{};
+  int n = 0;
+  if (with_data) {
+    sges[0].addr = reinterpret_cast<uintptr_t>(r.data);
+    sges[0].length = r.length;
+    sges[0].lkey = r.lkey;
+    wrs[0].wr_id = wr_id(r.index, kData);
+    wrs[0].opcode = IBV_WR_RDMA_WRITE;
+    wrs[0].sg_list = &sges[0];
+    wrs[0].num_sge = 1;
+    wrs[0].wr.rdma.remote_addr = RDMABLK_LE64(r.cmd.addr);
+    wrs[0].wr.rdma.rkey = RDMABLK_LE32(r.cmd.rkey);
+    wrs[0].next = &wrs[1];
+    n = 1;
+  }
+  // RC ordering puts the data before the response: no need to wait for it.
+  ibv_send_wr& send = wrs[n];
+  sges[n].addr = reinterpret_cast<uintptr_t>(slot);
+  sges[n].length = static_cast<uint32_t>(sizeof(rdmablk_rsp) + (login_payload ? sizeof(rdmablk_login_rsp) : 0));
+  sges[n].lkey = send_bufs_.lkey();
+  send.wr_id = wr_id(r.index, kSend);
+  send.sg_list = &sges[n];
+  send.num_sge = 1;
+  if (r.invalidate) {
+    send.opcode = IBV_WR_SEND_WITH_INV;
+    send.invalidate_rkey = RDMABLK_LE32(r.cmd.rkey);
+  } else {
+    send.opcode = IBV_WR_SEND;
+  }
+  ++n;
+
+  r.state = State::responding;
+  ibv_send_wr* bad = nullptr;
+  if (send_posted_ + n > sizes_.send_wr || ibv_post_send(qp_.get(), &wrs[0], &bad) != 0) {
+    if (!closing_) spdlog::warn("rdma {}: cannot post a response", name_);
+    begin_close("cannot post a response", true);
+    release(r);
+    maybe_finished();
+    return;
+  }
+  send_posted_ += n;
+  r.wrs += n;
+}
+
+// --- Buffers and requests --------------------------------------------------------
+
+std::byte* RdmaQueue::recv_data(uint32_t buf) const { return recv_bufs_.data() + size_t{buf} * recv_size_; }
+
+std::byte* RdmaQueue::send_slot(const Request& r) const { return send_bufs_.data() + size_t{r.index} * kSendSlot; }
+
+bool RdmaQueue::post_recv(uint32_t buf) {
+  ibv_sge sge{};
+  sge.addr = reinterpret_cast<uintptr_t>(recv_data(buf));
+  sge.length = recv_size_;
+  sge.lkey = recv_bufs_.lkey();
+  ibv_recv_wr wr{};
+  wr.wr_id = wr_id(buf, kRecv);
+  wr.sg_list = &sge;
+  wr.num_sge = 1;
+  ibv_recv_wr* bad = nullptr;
+  if (ibv_post_recv(qp_.get(), &wr, &bad) != 0) return false;
+  ++recv_posted_;
+  return true;
+}
+
+void RdmaQueue::repost(uint32_t buf) {
+  if (closing_) return;
+  if (!post_recv(buf)) begin_close("cannot post a receive buffer", true);
+}
+
+void RdmaQueue::release(Request& r) {
+  if (r.state == State::need_buffer && pool_) pool_->cancel(r.waiter);
+  if (r.recv >= 0) {
+    repost(static_cast<uint32_t>(r.recv));
+    r.recv = -1;
+  }
+  r.scratch.reset();
+  r.state = State::free;
+  r.wrs = 0;
+  free_.push_back(&r);
+  --in_use_;
+  if (r.before_stop) {
+    r.before_stop = false;
+    --before_stop_;
+  }
+  if (std::byte* b = std::exchange(r.bounce, nullptr)) pool_->put(b);  // may start a waiter at once
+  if (!closing_ && !waiting_recvs_.empty()) {
+    auto [buf, len] = waiting_recvs_.front();
+    waiting_recvs_.pop_front();
+    dispatch(buf, len);
+  }
+  check_stop_done();
+}
+
+// --- Shutdown --------------------------------------------------------------------
+
+void RdmaQueue::check_stop_done() {
+  if (stopping_ && !closing_ && before_stop_ == 0) begin_close("target shutting down", false);
+}
+
+void RdmaQueue::begin_close(std::string reason, bool error) {
+  if (closing_) return;
+  closing_ = true;
+  close_reason_ = std::move(reason);
+  if (error) spdlog::debug("rdma {}: closing: {}", name_, close_reason_);
+  waiting_recvs_.clear();
+  for (auto& r : requests_)
+    if (r->state == State::need_buffer) release(*r);  // leaves the pool's FIFO
+  if (session_ && qid_ == 0) server_.end_session(*session_, this);
+  server_.disconnect(shared_from_this());
+  std::weak_ptr<RdmaQueue> weak = weak_from_this();
+  timer_.expires_after(kFlushTimeout);
+  timer_.async_wait([weak](const error_code& ec) {
+    auto q = weak.lock();
+    if (!q || ec) return;
+    spdlog::warn("rdma {}: {} work requests not flushed after {}s; destroying anyway", q->name_,
+                 q->recv_posted_ + q->send_posted_, kFlushTimeout.count());
+    q->flush_timed_out_ = true;
+    q->maybe_finished();
+  });
+  maybe_finished();
+}
+
+void RdmaQueue::maybe_finished() {
+  if (!closing_ || finished_) return;
+  if (executing_ > 0) return;  // the backend still writes into request memory
+  if ((recv_posted_ > 0 || send_posted_ > 0) && !flush_timed_out_) return;
+  finished_ = true;
+  timer_.cancel();
+  for (auto& r : requests_)
+    if (std::byte* b = std::exchange(r->bounce, nullptr)) pool_->put(b);
+  if (channel_fd_) {
+    error_code ignored;
+    channel_fd_->cancel(ignored);
+    channel_fd_->release();
+    channel_fd_.reset();
+  }
+  if (session_ && qid_ == 0)
+    spdlog::info("rdma {}: {} closed after {} commands: {}", name_, session_->name, served_, close_reason_);
+  else
+    spdlog::info("rdma {}: closed after {} commands: {}", name_, served_, close_reason_);
+  server_.queue_finished(shared_from_this());
+}
+
+}  // namespace rdmablk::target

@@ -1,0 +1,471 @@
+#include "rdma_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "rdma_queue.hpp"
+#include "rdmablk/auth.hpp"
+
+namespace rdmablk::target {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+asio::ip::address sockaddr_address(const sockaddr* sa) {
+  if (!sa) return {};
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    return asio::ip::address_v4(ntohl(in->sin_addr.s_addr));
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    asio::ip::address_v6::bytes_type b;
+    std::memcpy(b.data(), &in6->sin6_addr, b.size());
+    return unmap_v4(asio::ip::address_v6(b, in6->sin6_scope_id));
+  }
+  return {};
+}
+
+std::string endpoint_name(const asio::ip::address& a, uint16_t port) {
+  return a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), port) : fmt::format("{}:{}", a.to_string(), port);
+}
+
+// rdma_cm binds to a socket address like TCP does.
+sockaddr_storage make_sockaddr(const asio::ip::address& a, uint16_t port) {
+  sockaddr_storage ss{};
+  if (a.is_v4()) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    in->sin_addr.s_addr = htonl(a.to_v4().to_uint());
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    auto b = a.to_v6().to_bytes();
+    std::memcpy(&in6->sin6_addr, b.data(), b.size());
+    in6->sin6_scope_id = a.to_v6().scope_id();
+  }
+  return ss;
+}
+
+}  // namespace
+
+RdmaServer::RdmaServer(asio::io_context& control, WorkerPool& workers, const ExportTable& exports,
+                       RdmaServerOptions options)
+    : control_(control),
+      workers_(workers),
+      exports_(exports),
+      options_(options),
+      pools_(workers.all().size()) {
+  // Queue 0 must hold a LOGIN after its capsule.
+  options_.limits.max_inline = std::clamp<uint32_t>(options_.limits.max_inline, sizeof(rdmablk_login_req),
+                                                    RDMABLK_MAX_INLINE_SIZE);
+  options_.limits.max_io_size = std::clamp<uint32_t>(options_.limits.max_io_size / RDMABLK_MAX_LOGICAL_BLOCK_SIZE *
+                                                         RDMABLK_MAX_LOGICAL_BLOCK_SIZE,
+                                                     RDMABLK_MAX_LOGICAL_BLOCK_SIZE, RDMABLK_MAX_IO_SIZE);
+  options_.limits.max_queue_depth =
+      std::clamp<uint16_t>(options_.limits.max_queue_depth, 1, RDMABLK_MAX_QUEUE_DEPTH);
+  options_.limits.max_io_queues = std::min<uint16_t>(options_.limits.max_io_queues, RDMABLK_MAX_QUEUES - 1);
+  if (options_.bounce_buffers == 0) options_.bounce_buffers = 1;
+}
+
+RdmaServer::~RdmaServer() {
+  if (channel_fd_) {
+    channel_fd_->release();  // the event channel owns its fd
+    channel_fd_.reset();
+  }
+  // Normally empty: stop() drained them. Otherwise the workers are stopped.
+  for (auto& [id, q] : conns_) {
+    q->destroy_verbs();
+    rdma_destroy_id(id);
+  }
+  conns_.clear();
+  listen_id_.reset();
+  pools_.clear();
+}
+
+// --- Setup ------------------------------------------------------------------------
+
+RdmaDevice* RdmaServer::device_for(ibv_context* ctx) {
+  if (!ctx) return nullptr;
+  if (auto it = devices_.find(ctx); it != devices_.end()) return it->second.get();
+  auto dev = std::make_unique<RdmaDevice>();
+  dev->ctx = ctx;
+  dev->name = ibv_get_device_name(ctx->device);
+  if (ibv_query_device(ctx, &dev->attr) != 0) {
+    spdlog::error("rdma: {}: ibv_query_device: {}", dev->name, std::strerror(errno));
+    return nullptr;
+  }
+  dev->pd.reset(ibv_alloc_pd(ctx));
+  if (!dev->pd) {
+    spdlog::error("rdma: {}: ibv_alloc_pd: {}", dev->name, std::strerror(errno));
+    return nullptr;
+  }
+  // RAM exports are registered whole: direct mode hands the key out, and
+  // command mode moves data straight from/to them. Pinning happens here.
+  for (const auto& e : exports_.all()) {
+    auto region = e->backend().region();
+    if (region.empty()) continue;
+    int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ;
+    if (!e->read_only()) access |= IBV_ACCESS_REMOTE_WRITE;
+    verbs::Mr mr(ibv_reg_mr(dev->pd.get(), region.data(), region.size(), access));
+    if (!mr) {
+      spdlog::warn("rdma: {}: cannot register export '{}' ({} bytes): {}; it is served through bounce buffers",
+                   dev->name, e->name(), region.size(), std::strerror(errno));
+      continue;
+    }
+    spdlog::info("rdma: {}: export '{}' registered for direct mode ({} bytes)", dev->name, e->name(),
+                 region.size());
+    dev->regions.emplace(e.get(), std::move(mr));
+  }
+  RdmaDevice* raw = dev.get();
+  devices_.emplace(ctx, std::move(dev));
+  return raw;
+}
+
+uint16_t RdmaServer::listen(const std::string& address, uint16_t port) {
+  error_code ec;
+  asio::ip::address addr = asio::ip::make_address(address, ec);
+  if (ec) throw std::system_error(EINVAL, std::generic_category(), fmt::format("bad listen address '{}'", address));
+
+  channel_.reset(rdma_create_event_channel());
+  if (!channel_) throw std::system_error(errno, std::generic_category(), "rdma_create_event_channel");
+  verbs::set_nonblocking(channel_->fd);
+
+  int count = 0;
+  if (ibv_context** list = rdma_get_devices(&count)) {
+    for (int i = 0; i < count; ++i) device_for(list[i]);
+    rdma_free_devices(list);
+  }
+  if (devices_.empty()) throw std::system_error(ENODEV, std::generic_category(), "no usable RDMA device");
+
+  auto try_bind = [&](const asio::ip::address& a) -> int {
+    rdma_cm_id* id = nullptr;
+    if (rdma_create_id(channel_.get(), &id, nullptr, RDMA_PS_TCP) != 0) return errno;
+    verbs::CmId owner(id);
+    sockaddr_storage ss = make_sockaddr(a, port);
+    if (rdma_bind_addr(id, reinterpret_cast<sockaddr*>(&ss)) != 0) return errno;
+    if (rdma_listen(id, 128) != 0) return errno;
+    listen_id_ = std::move(owner);
+    return 0;
+  };
+  int err = try_bind(addr);
+  if (err && addr.is_v6() && addr.is_unspecified()) {
+    spdlog::debug("rdma: cannot listen on [::]:{} ({}), trying 0.0.0.0", port, std::strerror(err));
+    addr = asio::ip::address_v4::any();
+    err = try_bind(addr);
+  }
+  if (err)
+    throw std::system_error(err, std::generic_category(), fmt::format("rdma: cannot listen on {} port {}", address, port));
+  const uint16_t bound = ntohs(rdma_get_src_port(listen_id_.get()));
+
+  for (const auto& e : exports_.all()) {
+    if (!e->needs_secret()) continue;
+    try {
+      secrets_.emplace(e.get(), read_secret_file(e->secret_file()));
+    } catch (const std::exception& ex) {
+      spdlog::error("export '{}': {}; RDMA logins to it will fail", e->name(), ex.what());
+    }
+  }
+
+  std::vector<std::string> names;
+  for (const auto& [ctx, dev] : devices_) names.push_back(dev->name);
+  std::sort(names.begin(), names.end());
+  spdlog::info("rdma: listening on {} (devices: {})", endpoint_name(addr, bound), fmt::join(names, ", "));
+  channel_fd_ = std::make_unique<asio::posix::stream_descriptor>(control_, channel_->fd);
+  return bound;
+}
+
+void RdmaServer::start() { watch_channel(); }
+
+const std::string* RdmaServer::secret(const Export& e) const {
+  auto it = secrets_.find(&e);
+  return it == secrets_.end() ? nullptr : &it->second;
+}
+
+BouncePool* RdmaServer::bounce_pool(unsigned worker, RdmaDevice& dev) {
+  auto& pools = pools_[worker];
+  if (auto it = pools.find(dev.ctx); it != pools.end()) return it->second.get();
+  try {
+    auto pool = std::make_unique<BouncePool>(dev.pd.get(), options_.limits.max_io_size, options_.bounce_buffers);
+    BouncePool* raw = pool.get();
+    pools.emplace(dev.ctx, std::move(pool));
+    return raw;
+  } catch (const std::system_error& e) {
+    spdlog::error("rdma: {}: bounce buffers for worker {}: {}", dev.name, worker, e.what());
+    return nullptr;
+  }
+}
+
+// --- Connection manager events ---------------------------------------------------
+
+void RdmaServer::watch_channel() {
+  if (!channel_fd_) return;
+  channel_fd_->async_wait(asio::posix::stream_descriptor::wait_read, [this](const error_code& ec) {
+    if (!ec) on_channel_readable();
+  });
+}
+
+void RdmaServer::on_channel_readable() {
+  for (;;) {
+    rdma_cm_event* ev = nullptr;
+    if (rdma_get_cm_event(channel_.get(), &ev) != 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) spdlog::error("rdma: rdma_get_cm_event: {}", std::strerror(errno));
+      break;
+    }
+    rdma_cm_id* destroy = nullptr;
+    try {
+      if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
+        destroy = on_connect_request(*ev);
+      } else if (ev->id == listen_id_.get()) {
+        if (ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL)
+          spdlog::error("rdma: the listening device was removed; no new RDMA connections");
+      } else if (auto it = conns_.find(ev->id); it != conns_.end()) {
+        RdmaQueue& q = *it->second;
+        switch (ev->event) {
+          case RDMA_CM_EVENT_ESTABLISHED:
+            q.established();
+            break;
+          case RDMA_CM_EVENT_DISCONNECTED:
+            q.close("initiator disconnected");
+            break;
+          case RDMA_CM_EVENT_REJECTED:
+          case RDMA_CM_EVENT_CONNECT_ERROR:
+          case RDMA_CM_EVENT_UNREACHABLE:
+          case RDMA_CM_EVENT_DEVICE_REMOVAL:
+            q.close(fmt::format("{} (status {})", rdma_event_str(ev->event), ev->status));
+            break;
+          default:
+            break;  // TIMEWAIT_EXIT, ADDR_CHANGE: nothing to do
+        }
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("rdma: {}: {}", rdma_event_str(ev->event), e.what());
+    }
+    rdma_ack_cm_event(ev);
+    // Only after the ack: rdma_destroy_id waits for its events to be acked.
+    if (destroy) rdma_destroy_id(destroy);
+  }
+  watch_channel();
+}
+
+void RdmaServer::reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why) {
+  rdmablk_cm_rej rej{};
+  rej.magic = __cpu_to_le32(RDMABLK_MAGIC);
+  rej.version = __cpu_to_le16(RDMABLK_PROTO_VERSION);
+  rej.status = __cpu_to_le16(static_cast<uint16_t>(status));
+  spdlog::warn("rdma {}: connect rejected ({}): {}", who, rdmablk_status_str(status), why);
+  if (rdma_reject(id, &rej, sizeof rej) != 0) spdlog::debug("rdma {}: rdma_reject: {}", who, std::strerror(errno));
+}
+
+rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
+  rdma_cm_id* id = ev.id;
+  const asio::ip::address peer = sockaddr_address(rdma_get_peer_addr(id));
+  const std::string who = endpoint_name(peer, ntohs(rdma_get_dst_port(id)));
+  const void* data = ev.param.conn.private_data;
+  const size_t len = data ? ev.param.conn.private_data_len : 0;
+
+  auto status = static_cast<rdmablk_status>(rdmablk_check_cm_req(data, len));
+  if (status != RDMABLK_S_SUCCESS) {
+    reject(id, status, who, fmt::format("bad private data ({} bytes)", len));
+    return id;
+  }
+  rdmablk_cm_req req;
+  std::memcpy(&req, data, sizeof req);
+  const uint16_t qid = RDMABLK_LE16(req.qid);
+  const std::string what = fmt::format("queue {}", qid);
+  if (stopping_) {
+    reject(id, RDMABLK_S_SHUTTING_DOWN, who, what);
+    return id;
+  }
+  RdmaDevice* dev = device_for(id->verbs);
+  if (!dev) {
+    reject(id, RDMABLK_S_NO_RESOURCES, who, what + ": device unusable");
+    return id;
+  }
+  uint16_t depth = std::min({RDMABLK_LE16(req.queue_depth), options_.limits.max_queue_depth,
+                             rdma_max_depth(dev->attr)});
+
+  std::shared_ptr<RdmaSession> session;
+  if (qid > 0) {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(RDMABLK_LE64(req.session_id));
+    RdmaSession* s = it == sessions_.end() ? nullptr : it->second.get();
+    bool connected = s && qid < s->queues.size() && !s->queues[qid].expired();
+    status = judge_join(req, s ? &s->keys : nullptr, connected);
+    if (status == RDMABLK_S_SUCCESS) {
+      session = it->second;
+      depth = std::min(depth, s->keys.queue_depth);
+    }
+  }
+  if (status != RDMABLK_S_SUCCESS) {
+    reject(id, status, who, what);
+    return id;
+  }
+
+  RdmaQueueParams p;
+  p.server = this;
+  p.worker = &workers_.next();
+  p.dev = dev;
+  p.id = id;
+  p.qid = qid;
+  p.depth = depth;
+  p.max_inline = options_.limits.max_inline;
+  p.peer = peer;
+  p.name = session ? fmt::format("{} q{} (session {:016x})", who, qid, session->keys.id)
+                   : fmt::format("{} q{}", who, qid);
+  p.session = session;
+  std::shared_ptr<RdmaQueue> q;
+  try {
+    if (qid == 0) {
+      auto nonce = random_bytes(RDMABLK_NONCE_LEN);
+      std::copy(nonce.begin(), nonce.end(), p.nonce.begin());
+    }
+    q = std::make_shared<RdmaQueue>(p);
+  } catch (const std::exception& e) {
+    reject(id, RDMABLK_S_NO_RESOURCES, who, fmt::format("{}: {}", what, e.what()));
+    return id;
+  }
+  if (session) {
+    std::lock_guard lock(sessions_mutex_);
+    // Queue 0 may have ended the session since the check above.
+    if (session->ended) status = RDMABLK_S_BAD_TICKET;
+    else session->queues[qid] = q;
+  }
+  if (status != RDMABLK_S_SUCCESS) {
+    q->destroy_verbs();
+    reject(id, status, who, what + ": session ended");
+    return id;
+  }
+
+  rdmablk_cm_rep rep{};
+  rep.magic = __cpu_to_le32(RDMABLK_MAGIC);
+  rep.version = __cpu_to_le16(RDMABLK_PROTO_VERSION);
+  rep.qid = req.qid;
+  rep.queue_depth = __cpu_to_le16(depth);
+  rep.max_inline = __cpu_to_le32(options_.limits.max_inline);
+  std::memcpy(rep.nonce, p.nonce.data(), sizeof rep.nonce);
+
+  rdma_conn_param param{};
+  param.private_data = &rep;
+  param.private_data_len = sizeof rep;
+  // The event reports the initiator's values from our side: responder_resources
+  // is how many RDMA READs it wants to have outstanding against us (direct
+  // mode), initiator_depth how many we may have against it (command-mode WRITEs).
+  param.responder_resources = static_cast<uint8_t>(
+      std::min<int>({std::max<int>(ev.param.conn.responder_resources, 1), dev->attr.max_qp_rd_atom, 255}));
+  param.initiator_depth =
+      static_cast<uint8_t>(std::min<int>({ev.param.conn.initiator_depth, dev->attr.max_qp_init_rd_atom, 255}));
+  param.rnr_retry_count = 7;  // an initiator slow to repost its receives is waited for
+  param.retry_count = 7;
+  if (rdma_accept(id, &param) != 0) {
+    int err = errno;
+    if (session) {
+      std::lock_guard lock(sessions_mutex_);
+      session->queues[qid].reset();
+    }
+    q->destroy_verbs();
+    spdlog::warn("rdma {}: rdma_accept ({}): {}", who, what, std::strerror(err));
+    return id;
+  }
+  spdlog::debug("rdma {}: accepted {} (depth {}, rd_atomic {}/{})", who, what, depth, param.responder_resources,
+                param.initiator_depth);
+  conns_.emplace(id, q);
+  q->start();
+  return nullptr;
+}
+
+// --- Sessions and queue lifecycle ------------------------------------------------
+
+std::shared_ptr<RdmaSession> RdmaServer::create_session(LoginOutcome& out, std::string_view host,
+                                                        const std::shared_ptr<RdmaQueue>& queue0) {
+  auto s = std::make_shared<RdmaSession>();
+  s->exp = out.exp;
+  s->limits = out.limits;
+  s->keys.nr_queues = out.nr_queues;
+  s->keys.queue_depth = out.queue_depth;
+  auto ticket = random_bytes(RDMABLK_TICKET_LEN);
+  std::copy(ticket.begin(), ticket.end(), s->keys.ticket.begin());
+  s->queues.resize(size_t{out.nr_queues} + 1);
+  s->queues[0] = queue0;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    uint64_t id = 0;
+    while (id == 0 || sessions_.count(id)) {
+      auto b = random_bytes(sizeof id);
+      std::memcpy(&id, b.data(), sizeof id);
+    }
+    s->keys.id = id;
+    sessions_.emplace(id, s);
+  }
+  s->name = fmt::format("session {:016x} (export '{}', host '{}')", s->keys.id, s->exp->name(), host);
+  out.rsp.session_id = __cpu_to_le64(s->keys.id);
+  std::memcpy(out.rsp.ticket, s->keys.ticket.data(), sizeof out.rsp.ticket);
+  return s;
+}
+
+void RdmaServer::end_session(RdmaSession& s, const RdmaQueue* except) {
+  std::vector<std::shared_ptr<RdmaQueue>> others;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    if (s.ended) return;
+    s.ended = true;
+    sessions_.erase(s.keys.id);
+    for (auto& w : s.queues)
+      if (auto q = w.lock(); q && q.get() != except) others.push_back(std::move(q));
+  }
+  for (auto& q : others) q->close("session ended");
+}
+
+void RdmaServer::disconnect(std::shared_ptr<RdmaQueue> q) {
+  asio::post(control_, [this, q = std::move(q)] {
+    if (!conns_.count(q->id())) return;
+    // Moves the QP to error, so everything posted completes (flushed).
+    if (rdma_disconnect(q->id()) != 0 && q->id()->qp) {
+      ibv_qp_attr attr{};
+      attr.qp_state = IBV_QPS_ERR;
+      ibv_modify_qp(q->id()->qp, &attr, IBV_QP_STATE);
+    }
+  });
+}
+
+void RdmaServer::queue_finished(std::shared_ptr<RdmaQueue> q) {
+  asio::post(control_, [this, q = std::move(q)] {
+    if (RdmaSession* s = q->session()) {
+      std::lock_guard lock(sessions_mutex_);
+      if (q->qid() < s->queues.size() && s->queues[q->qid()].lock() == q) s->queues[q->qid()].reset();
+    }
+    rdma_cm_id* id = q->id();
+    q->destroy_verbs();
+    conns_.erase(id);
+    rdma_destroy_id(id);
+    maybe_drained();
+  });
+}
+
+void RdmaServer::stop(std::function<void()> drained) {
+  drained_ = std::move(drained);
+  stopping_ = true;
+  listen_id_.reset();  // no new connections
+  for (auto& [id, q] : conns_) q->stop();
+  maybe_drained();
+}
+
+void RdmaServer::maybe_drained() {
+  if (stopping_ && conns_.empty() && !drained_posted_ && drained_) {
+    drained_posted_ = true;
+    asio::post(control_, drained_);
+  }
+}
+
+}  // namespace rdmablk::target

@@ -1,0 +1,140 @@
+#pragma once
+// The RDMA listener: an rdma_cm listening id whose event channel lives in the
+// control io_context. It judges each connect request (docs/protocol.md,
+// "Connection setup"), rejects with a typed reason or builds an RdmaQueue on a
+// worker (round robin) and accepts. It owns what queues share: per device a
+// PD and the registered RAM exports, per worker and device a bounce pool,
+// and the session table (login on queue 0 creates a session; I/O queues
+// join it with its id and ticket). Every rdma_cm call happens on the
+// control thread, so cm ids are never touched concurrently and are
+// destroyed outside event processing.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>  // boost/asio/awaitable.hpp uses std::exchange
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "export.hpp"
+#include "rdma_login.hpp"
+#include "rdma_pool.hpp"
+#include "verbs.hpp"
+#include "worker.hpp"
+
+namespace rdmablk::target {
+
+class RdmaQueue;
+
+// One RDMA device as librdmacm opened it: the PD every QP on it uses, and
+// the RAM exports registered whole (direct mode, zero-copy command mode).
+// Immutable once created, so queues on any thread read it without locks.
+struct RdmaDevice {
+  ibv_context* ctx = nullptr;
+  std::string name;
+  ibv_device_attr attr{};
+  verbs::Pd pd;
+  std::map<const Export*, verbs::Mr> regions;
+
+  ibv_mr* region(const Export& e) const {
+    auto it = regions.find(&e);
+    return it == regions.end() ? nullptr : it->second.get();
+  }
+};
+
+// A login: one initiator's use of one export. Immutable after creation
+// except `queues` and `ended`, which the server's mutex guards.
+struct RdmaSession {
+  SessionKeys keys;
+  const Export* exp = nullptr;
+  rdmablk_export_limits limits{};
+  std::string name;  // for the log: "session 1a2b... (export 'x', host 'y')"
+  // Index = qid; queue 0 is the login queue. Expired entries are free slots.
+  std::vector<std::weak_ptr<RdmaQueue>> queues;
+  bool ended = false;
+};
+
+struct RdmaServerOptions {
+  RdmaLimits limits;
+  unsigned bounce_buffers = 16;  // per worker and device, of limits.max_io_size
+  std::chrono::milliseconds drain_timeout{10'000};  // at shutdown
+};
+
+class RdmaServer {
+ public:
+  RdmaServer(boost::asio::io_context& control, WorkerPool& workers, const ExportTable& exports,
+             RdmaServerOptions options = {});
+  ~RdmaServer();
+  RdmaServer(const RdmaServer&) = delete;
+  RdmaServer& operator=(const RdmaServer&) = delete;
+
+  // Opens the devices, registers RAM exports, binds and listens ("::" falls
+  // back to 0.0.0.0). Returns the bound port. Throws std::system_error.
+  uint16_t listen(const std::string& address, uint16_t port);
+  void start();
+  // Stops accepting, lets every queue answer what it received and
+  // disconnect; `drained` then runs on the control context.
+  void stop(std::function<void()> drained);
+
+  // ---- for queues ----
+  const ExportTable& exports() const { return exports_; }
+  const RdmaServerOptions& options() const { return options_; }
+  // The secret of an export, nullptr when it could not be read.
+  const std::string* secret(const Export& e) const;
+  // The bounce pool of a worker for a device, created on first use; call on
+  // that worker's thread. nullptr (logged) when it cannot be registered.
+  BouncePool* bounce_pool(unsigned worker, RdmaDevice& dev);
+  // Worker thread: registers a successful login and fills session id and
+  // ticket into out.rsp. Throws std::runtime_error when no random bytes.
+  std::shared_ptr<RdmaSession> create_session(LoginOutcome& out, std::string_view host,
+                                              const std::shared_ptr<RdmaQueue>& queue0);
+  // Any thread: forgets the session's ticket and closes its other queues.
+  void end_session(RdmaSession& s, const RdmaQueue* except);
+  // Any thread: rdma_disconnect on the control thread (moves the QP to error).
+  void disconnect(std::shared_ptr<RdmaQueue> q);
+  // Worker thread, once the queue has nothing in flight: the control thread
+  // destroys its verbs objects and cm id.
+  void queue_finished(std::shared_ptr<RdmaQueue> q);
+
+ private:
+  void watch_channel();
+  void on_channel_readable();
+  // Returns the cm id to destroy once the event is acknowledged, if any.
+  rdma_cm_id* on_connect_request(rdma_cm_event& ev);
+  void reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why);
+  RdmaDevice* device_for(ibv_context* ctx);
+  void maybe_drained();
+
+  boost::asio::io_context& control_;
+  WorkerPool& workers_;
+  const ExportTable& exports_;
+  RdmaServerOptions options_;
+
+  // Declared before the queues' users: PDs outlive pools and queues.
+  std::unordered_map<ibv_context*, std::unique_ptr<RdmaDevice>> devices_;
+  std::unordered_map<const Export*, std::string> secrets_;
+  // pools_[worker] is touched only on that worker's thread.
+  std::vector<std::map<ibv_context*, std::unique_ptr<BouncePool>>> pools_;
+
+  verbs::EventChannel channel_;
+  verbs::CmId listen_id_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> channel_fd_;
+
+  std::mutex sessions_mutex_;
+  std::unordered_map<uint64_t, std::shared_ptr<RdmaSession>> sessions_;
+
+  // Control thread only: every queue whose cm id is alive.
+  std::unordered_map<rdma_cm_id*, std::shared_ptr<RdmaQueue>> conns_;
+  bool stopping_ = false;
+  bool drained_posted_ = false;
+  std::function<void()> drained_;
+};
+
+}  // namespace rdmablk::target
