@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -34,9 +35,17 @@ Command register_info(CLI::App& parent);
 Command register_get(CLI::App& parent);
 Command register_put(CLI::App& parent);
 Command register_bench(CLI::App& parent);
+Command register_discover(CLI::App& parent);
 
 // "4k", "1M"... for option `name`; throws UsageError.
 uint64_t size_arg(std::string_view name, const std::string& text);
+
+// The rdma:// login options (--host-id, --secret-file and, with `mode`,
+// --mode), stored into `opts`. URL options (?host_id=...) override them.
+void add_rdma_options(CLI::App* app, ClientOptions& opts, bool mode);
+
+// Feature words of an export ("read-write flush fua trim ... direct").
+std::vector<std::string> flag_names(const ExportInfo& e);
 
 // Client::open, with a bad URL or URL option reported as a UsageError.
 std::unique_ptr<Client> open_client(const std::string& url, const ClientOptions& opts);

@@ -13,6 +13,31 @@ uint64_t size_arg(std::string_view name, const std::string& text) {
   }
 }
 
+void add_rdma_options(CLI::App* app, ClientOptions& opts, bool mode) {
+  if (mode) {
+    app->add_option_function<std::string>(
+           "--mode", [&opts](const std::string& v) { opts.mode = v == "direct" ? RdmaMode::direct : RdmaMode::command; },
+           "rdma://: command (the target moves the data) or direct (RDMA READ/WRITE of the export's memory; "
+           "falls back to command if the export does not offer it)")
+        ->check(CLI::IsMember({"command", "direct"}))
+        ->option_text("command|direct");
+  }
+  app->add_option("--host-id", opts.host_id, "rdma://: host id for the login (default: /etc/machine-id)");
+  app->add_option("--secret-file", opts.secret_file, "rdma://: file holding the export's secret (mode 0600)");
+}
+
+std::vector<std::string> flag_names(const ExportInfo& e) {
+  std::vector<std::string> f{e.read_only ? "read-only" : "read-write"};
+  if (e.can_flush) f.push_back("flush");
+  if (e.can_fua) f.push_back("fua");
+  if (e.can_trim) f.push_back("trim");
+  if (e.can_write_zeroes) f.push_back("write-zeroes");
+  if (e.can_multi_conn) f.push_back("multi-conn");
+  if (e.rotational) f.push_back("rotational");
+  if (e.can_direct) f.push_back("direct");
+  return f;
+}
+
 std::unique_ptr<Client> open_client(const std::string& url, const ClientOptions& opts) {
   try {
     return Client::open(url, opts);

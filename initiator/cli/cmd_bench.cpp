@@ -44,6 +44,7 @@ struct BenchArgs {
   unsigned rwmixread = 50;
   std::string size;
   bool json = false;
+  ClientOptions opts;  // rdma:// mode and login options
 };
 
 // splitmix64: tiny, fast and good enough to pick offsets.
@@ -239,7 +240,7 @@ int run_bench(const BenchArgs& a) {
   if (bs == 0) throw UsageError("--bs must not be 0");
   if (a.qd == 0 || a.queues == 0) throw UsageError("--qd and --queues must be at least 1");
   if (!(a.time > 0)) throw UsageError("--time must be positive");
-  ClientOptions opts;
+  ClientOptions opts = a.opts;
   opts.queues = a.queues;
   opts.queue_depth = a.qd;
   auto client = open_client(a.url, opts);
@@ -268,11 +269,13 @@ int run_bench(const BenchArgs& a) {
   auto all = figures(total, bs, secs);
   bool has_reads = pattern != Pattern::randwrite && pattern != Pattern::write;
   bool has_writes = writes;
+  bool rdma = a.url.rfind("rdma://", 0) == 0;
 
   if (a.json) {
     nlohmann::json j{{"url", a.url},     {"rw", a.rw},         {"bs", bs},
                      {"qd", eff.queue_depth}, {"queues", eff.queues}, {"range", range},
                      {"elapsed_s", secs}};
+    if (rdma) j["mode"] = eff.mode == RdmaMode::direct ? "direct" : "command";
     if (pattern == Pattern::randrw) j["rwmixread"] = a.rwmixread;
     if (has_reads) j["read"] = to_json(reads, bs);
     if (has_writes) j["write"] = to_json(wrote, bs);
@@ -280,8 +283,9 @@ int run_bench(const BenchArgs& a) {
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  fmt::print("{} bs={} qd={} queues={} range={} time={:.1f}s\n", a.rw, format_size(bs), eff.queue_depth,
-             eff.queues, format_size(range), secs);
+  fmt::print("{} bs={} qd={} queues={}{} range={} time={:.1f}s\n", a.rw, format_size(bs), eff.queue_depth,
+             eff.queues, rdma ? (eff.mode == RdmaMode::direct ? " mode=direct" : " mode=command") : "",
+             format_size(range), secs);
   if (has_reads) print_figures("read", reads);
   if (has_writes) print_figures("write", wrote);
   if (has_reads && has_writes) print_figures("total", all);
@@ -293,11 +297,11 @@ int run_bench(const BenchArgs& a) {
 Command register_bench(CLI::App& parent) {
   auto a = std::make_shared<BenchArgs>();
   auto* app = parent.add_subcommand("bench", "Measure IOPS, throughput and latency of an export");
-  app->add_option("URL", a->url, "nbd://host[:port]/export")->required();
+  app->add_option("URL", a->url, "nbd:// or rdma://host[:port]/export")->required();
   app->add_option("--rw", a->rw, "Workload")->check(CLI::IsMember(kPatterns))->capture_default_str();
   app->add_option("--bs", a->bs, "Bytes per request (4k, 64k, 1M...)")->capture_default_str();
   app->add_option("--qd", a->qd, "Requests in flight per queue")->capture_default_str();
-  app->add_option("--queues", a->queues, "Connections (used only if the server allows multi-conn)")
+  app->add_option("--queues", a->queues, "Connections or RDMA queues (nbd: only if the server allows multi-conn)")
       ->capture_default_str();
   app->add_option("--time", a->time, "Seconds to run")->capture_default_str();
   app->add_option("--rwmixread", a->rwmixread, "Percent of reads for randrw")
@@ -305,6 +309,7 @@ Command register_bench(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--size", a->size, "Keep offsets in the first SIZE bytes (default: the whole export)");
   app->add_flag("--json", a->json, "Print one JSON object with every figure");
+  add_rdma_options(app, a->opts, true);
   return {app, [a] { return run_bench(*a); }};
 }
 

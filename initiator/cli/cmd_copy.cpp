@@ -28,7 +28,9 @@ struct CopyArgs {
   std::string offset = "0";
   std::string length;  // get only; empty: to the end of the export
   unsigned qd = 16;
+  unsigned queues = 1;
   std::string chunk = "1M";
+  ClientOptions opts;  // rdma:// login options
 };
 
 // A file descriptor that closes itself; "-" means stdin/stdout (not closed).
@@ -162,9 +164,10 @@ size_t chunk_size(const CopyArgs& a, const ExportInfo& info) {
 }
 
 ClientOptions copy_options(const CopyArgs& a) {
-  if (a.qd == 0) throw UsageError("--qd must be at least 1");
-  ClientOptions opts;
+  if (a.qd == 0 || a.queues == 0) throw UsageError("--qd and --queues must be at least 1");
+  ClientOptions opts = a.opts;
   opts.queue_depth = a.qd;
+  opts.queues = a.queues;
   return opts;
 }
 
@@ -264,7 +267,10 @@ int run_put(const CopyArgs& a) {
 
 void add_common(CLI::App* app, CopyArgs& a) {
   app->add_option("--qd", a.qd, "Requests in flight")->capture_default_str();
+  app->add_option("--queues", a.queues, "Connections or RDMA queues (nbd: only if the server allows multi-conn)")
+      ->capture_default_str();
   app->add_option("--chunk", a.chunk, "Bytes per request (clamped to the export's maximum)")->capture_default_str();
+  add_rdma_options(app, a.opts, true);
 }
 
 }  // namespace
@@ -272,7 +278,7 @@ void add_common(CLI::App* app, CopyArgs& a) {
 Command register_get(CLI::App& parent) {
   auto a = std::make_shared<CopyArgs>();
   auto* app = parent.add_subcommand("get", "Copy an export (or a range of it) into a file");
-  app->add_option("URL", a->url, "nbd://host[:port]/export")->required();
+  app->add_option("URL", a->url, "nbd:// or rdma://host[:port]/export")->required();
   app->add_option("FILE", a->file, "Destination file; - for stdout")->required();
   app->add_option("--offset", a->offset, "Start at this export offset (4k, 1M...)")->capture_default_str();
   app->add_option("--length", a->length, "Copy this many bytes (default: to the end)");
@@ -283,7 +289,7 @@ Command register_get(CLI::App& parent) {
 Command register_put(CLI::App& parent) {
   auto a = std::make_shared<CopyArgs>();
   auto* app = parent.add_subcommand("put", "Copy a file into an export, then flush");
-  app->add_option("URL", a->url, "nbd://host[:port]/export")->required();
+  app->add_option("URL", a->url, "nbd:// or rdma://host[:port]/export")->required();
   app->add_option("FILE", a->file, "Source file; - for stdin")->required();
   app->add_option("--offset", a->offset, "Start at this export offset (4k, 1M...)")->capture_default_str();
   add_common(app, *a);

@@ -15,18 +15,8 @@ struct InfoArgs {
   std::string url;
   bool json = false;
   bool list = false;
+  ClientOptions opts;
 };
-
-std::vector<std::string> flag_names(const ExportInfo& e) {
-  std::vector<std::string> f{e.read_only ? "read-only" : "read-write"};
-  if (e.can_flush) f.push_back("flush");
-  if (e.can_fua) f.push_back("fua");
-  if (e.can_trim) f.push_back("trim");
-  if (e.can_write_zeroes) f.push_back("write-zeroes");
-  if (e.can_multi_conn) f.push_back("multi-conn");
-  if (e.rotational) f.push_back("rotational");
-  return f;
-}
 
 nlohmann::json to_json(const ExportInfo& e) {
   return {{"name", e.name},
@@ -41,7 +31,8 @@ nlohmann::json to_json(const ExportInfo& e) {
           {"can_trim", e.can_trim},
           {"can_write_zeroes", e.can_write_zeroes},
           {"can_multi_conn", e.can_multi_conn},
-          {"rotational", e.rotational}};
+          {"rotational", e.rotational},
+          {"can_direct", e.can_direct}};
 }
 
 std::string display_name(const std::string& name) { return name.empty() ? "(default)" : name; }
@@ -78,7 +69,7 @@ int run_info(const InfoArgs& a) {
   if (a.list || url.export_name.empty()) {
     std::vector<ExportInfo> exports;
     try {
-      exports = Client::list_exports(a.url);
+      exports = Client::list_exports(a.url, a.opts);
     } catch (const Error& e) {
       if (e.code() == std::errc::invalid_argument) throw UsageError(e.what());
       throw;
@@ -92,7 +83,7 @@ int run_info(const InfoArgs& a) {
     }
     return 0;
   }
-  auto client = open_client(a.url, {});
+  auto client = open_client(a.url, a.opts);
   if (a.json)
     fmt::print("{}\n", to_json(client->info()).dump(2));
   else
@@ -105,9 +96,12 @@ int run_info(const InfoArgs& a) {
 Command register_info(CLI::App& parent) {
   auto args = std::make_shared<InfoArgs>();
   auto* app = parent.add_subcommand("info", "Show an export's size, block sizes and flags, or list a server's exports");
-  app->add_option("URL", args->url, "nbd://host[:port]/export; without an export: list the exports")->required();
+  app->add_option("URL", args->url,
+                  "nbd:// or rdma://host[:port]/export; without an export: list the exports")
+      ->required();
   app->add_flag("--json", args->json, "Print one JSON object");
   app->add_flag("-l,--list", args->list, "List the server's exports even if the URL names one");
+  add_rdma_options(app, args->opts, false);
   return {app, [args] { return run_info(*args); }};
 }
 

@@ -1,6 +1,6 @@
 // rdmablk: the command line front end of librdmablk. Each subcommand lives in
-// its own cmd_*.cpp; kernel device management (map, unmap, list, status) and
-// RDMA discovery join them here as they land.
+// its own cmd_*.cpp; kernel device management (map, unmap, list, status)
+// joins them here when it lands.
 #include <cstdio>
 #include <vector>
 
@@ -36,9 +36,11 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log protocol details to stderr");
   app.footer("URLs: nbd://host[:port]/export or rdma://host[:port]/export, with options\n"
-             "?queues=N&qd=N&timeout=MS. See rdmablk(8).");
+             "?queues=N&qd=N&timeout=MS (rdma:// also &mode=command|direct&host_id=ID&secret_file=PATH).\n"
+             "See rdmablk(8).");
 
-  std::vector<Command> commands{register_info(app), register_get(app), register_put(app), register_bench(app)};
+  std::vector<Command> commands{register_info(app), register_get(app), register_put(app), register_bench(app),
+                                register_discover(app)};
 
   try {
     app.parse(argc, argv);

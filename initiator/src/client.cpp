@@ -6,6 +6,7 @@
 #include "client_options.hpp"
 #include "nbd_client.hpp"
 #include "nbd_handshake.hpp"
+#include "rdma_client.hpp"
 #include "rdmablk/url.hpp"
 
 namespace rdmablk {
@@ -21,23 +22,19 @@ Url parse_or_throw(Parse parse, const std::string& text) {
   }
 }
 
-[[noreturn]] void no_rdma() {
-  throw Error(std::errc::not_supported, "RDMA transport not available in this build yet");
-}
-
 }  // namespace
 
 std::unique_ptr<Client> Client::open(const std::string& url_text, ClientOptions opts) {
   Url url = parse_or_throw(parse_url, url_text);
   opts = apply_url_options(opts, url.options);
-  if (url.transport == Transport::rdma) no_rdma();
+  if (url.transport == Transport::rdma) return rdma::RdmaClient::open(url, opts);
   return nbd::NbdClient::open(url, opts);
 }
 
 std::vector<ExportInfo> Client::list_exports(const std::string& host_url, ClientOptions opts) {
   Url url = parse_or_throw(parse_host_url, host_url);
   opts = apply_url_options(opts, url.options);
-  if (url.transport == Transport::rdma) no_rdma();
+  if (url.transport == Transport::rdma) return rdma::discover(url, opts);
   return nbd::list_exports(url, opts.timeout);
 }
 
