@@ -58,6 +58,11 @@ class Backend {
   // move data straight between the wire and the export (NBD reads and
   // writes, RDMA direct mode). Empty for everything else.
   virtual std::span<std::byte> region() { return {}; }
+  // An RDMA device now holds the region's pages (ibv_reg_mr pins them):
+  // from here on the backend must keep those very pages, e.g. zero with
+  // memset instead of handing pages back to the kernel, or the device would
+  // go on seeing the old ones. Thread-safe.
+  virtual void pin_region() {}
 
   virtual void submit(IoEngine& engine, Io& io) = 0;
 

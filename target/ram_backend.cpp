@@ -31,6 +31,8 @@ void RamBackend::zero(uint64_t offset, uint64_t len, bool unmap) {
   uint64_t end = offset + len;
   uint64_t first = (offset + page - 1) / page * page;
   uint64_t last = end / page * page;
+  // Pages an RDMA device has pinned must stay: it would not see new ones.
+  if (pinned_.load(std::memory_order_relaxed)) unmap = false;
   if (!unmap || first >= last) {
     std::memset(base_ + offset, 0, len);
     return;

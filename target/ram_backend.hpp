@@ -1,6 +1,8 @@
 #pragma once
 // RAM export: one anonymous private mapping with MAP_NORESERVE, so a 1 GiB
 // export costs nothing until written; discard hands pages back to the kernel.
+#include <atomic>
+
 #include "backend.hpp"
 
 namespace rdmablk::target {
@@ -16,6 +18,7 @@ class RamBackend final : public Backend {
   uint32_t block_size() const override { return block_size_; }
   std::string describe() const override;
   std::span<std::byte> region() override { return {base_, size_}; }
+  void pin_region() override { pinned_.store(true, std::memory_order_relaxed); }
   // Completes inline: memory operations do not block.
   void submit(IoEngine& engine, Io& io) override;
   int sync() override { return 0; }
@@ -26,6 +29,7 @@ class RamBackend final : public Backend {
   void zero(uint64_t offset, uint64_t len, bool unmap);
 
   std::byte* base_ = nullptr;
+  std::atomic<bool> pinned_{false};  // registered with an RDMA device: never drop pages
   uint64_t size_;
   uint32_t block_size_;
 };

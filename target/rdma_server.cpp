@@ -124,6 +124,7 @@ RdmaDevice* RdmaServer::device_for(ibv_context* ctx) {
                    dev->name, e->name(), region.size(), std::strerror(errno));
       continue;
     }
+    e->backend().pin_region();
     spdlog::info("rdma: {}: export '{}' registered for direct mode ({} bytes)", dev->name, e->name(),
                  region.size());
     dev->regions.emplace(e.get(), std::move(mr));
@@ -277,7 +278,12 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
 
   auto status = static_cast<rdmablk_status>(rdmablk_check_cm_req(data, len));
   if (status != RDMABLK_S_SUCCESS) {
-    reject(id, status, who, fmt::format("bad private data ({} bytes)", len));
+    uint16_t version = 0;
+    if (len >= 6) std::memcpy(&version, static_cast<const uint8_t*>(data) + 4, sizeof version);
+    reject(id, status, who,
+           status == RDMABLK_S_VERSION ? fmt::format("initiator speaks version {}, we speak {}", __le16_to_cpu(version),
+                                                     RDMABLK_PROTO_VERSION)
+                                       : fmt::format("bad private data ({} bytes)", len));
     return id;
   }
   rdmablk_cm_req req;
