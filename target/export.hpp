@@ -38,6 +38,8 @@ class Export {
   // cannot authenticate, so NBD refuses such exports.
   bool needs_secret() const { return !config_.secret_file.empty(); }
   const std::string& secret_file() const { return config_.secret_file; }
+  // Anyone who can connect may open it: no secret, no allow list.
+  bool open_to_all() const { return !needs_secret() && allow_.empty(); }
 
   // The peer address plus, for RDMA logins, the initiator's host id.
   bool allows(const boost::asio::ip::address& peer,

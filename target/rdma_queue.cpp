@@ -446,7 +446,7 @@ void RdmaQueue::do_login(Request& r, const rdmablk_login_req& req) {
   in.limits = server_.options().limits;
   in.secret = [this](const Export& e) { return server_.secret(e); };
   in.region = [this](const Export& e) -> std::optional<ExportRegion> {
-    if (ibv_mr* mr = dev_.region(e)) return ExportRegion{reinterpret_cast<uintptr_t>(mr->addr), mr->rkey};
+    if (ibv_mr* mr = dev_.direct_region(e)) return ExportRegion{reinterpret_cast<uintptr_t>(mr->addr), mr->rkey};
     return std::nullopt;
   };
   LoginOutcome out = evaluate_login(req, in);
@@ -477,7 +477,7 @@ void RdmaQueue::do_login(Request& r, const rdmablk_login_req& req) {
 
 void RdmaQueue::do_discover(Request& r) {
   auto entries = discover_entries(server_.exports(), peer_, [this](const Export& e) -> std::optional<ExportRegion> {
-    if (ibv_mr* mr = dev_.region(e)) return ExportRegion{reinterpret_cast<uintptr_t>(mr->addr), mr->rkey};
+    if (ibv_mr* mr = dev_.direct_region(e)) return ExportRegion{reinterpret_cast<uintptr_t>(mr->addr), mr->rkey};
     return std::nullopt;
   });
   const size_t total = entries.size() * sizeof(rdmablk_discover_entry);
@@ -636,7 +636,8 @@ void RdmaQueue::begin_close(std::string reason, bool error) {
   waiting_recvs_.clear();
   for (auto& r : requests_)
     if (r->state == State::need_buffer) release(*r);  // leaves the pool's FIFO
-  if (session_ && qid_ == 0) server_.end_session(*session_, this);
+  // At shutdown the I/O queues answer what they received before closing.
+  if (session_ && qid_ == 0) server_.end_session(*session_, this, !stopping_);
   server_.disconnect(shared_from_this());
   std::weak_ptr<RdmaQueue> weak = weak_from_this();
   timer_.expires_after(kFlushTimeout);

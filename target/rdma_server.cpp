@@ -116,8 +116,9 @@ RdmaDevice* RdmaServer::device_for(ibv_context* ctx) {
   for (const auto& e : exports_.all()) {
     auto region = e->backend().region();
     if (region.empty()) continue;
-    int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ;
-    if (!e->read_only()) access |= IBV_ACCESS_REMOTE_WRITE;
+    const bool direct = e->open_to_all();
+    int access = IBV_ACCESS_LOCAL_WRITE;
+    if (direct) access |= IBV_ACCESS_REMOTE_READ | (e->read_only() ? 0 : IBV_ACCESS_REMOTE_WRITE);
     verbs::Mr mr(ibv_reg_mr(dev->pd.get(), region.data(), region.size(), access));
     if (!mr) {
       spdlog::warn("rdma: {}: cannot register export '{}' ({} bytes): {}; it is served through bounce buffers",
@@ -125,9 +126,9 @@ RdmaDevice* RdmaServer::device_for(ibv_context* ctx) {
       continue;
     }
     e->backend().pin_region();
-    spdlog::info("rdma: {}: export '{}' registered for direct mode ({} bytes)", dev->name, e->name(),
-                 region.size());
-    dev->regions.emplace(e.get(), std::move(mr));
+    spdlog::info("rdma: {}: export '{}' registered ({} bytes pinned){}", dev->name, e->name(), region.size(),
+                 direct ? ", direct mode" : ", no direct mode: it has a secret or an allow list");
+    dev->regions.emplace(e.get(), RdmaDevice::Region{std::move(mr), direct});
   }
   RdmaDevice* raw = dev.get();
   devices_.emplace(ctx, std::move(dev));
@@ -420,15 +421,16 @@ std::shared_ptr<RdmaSession> RdmaServer::create_session(LoginOutcome& out, std::
   return s;
 }
 
-void RdmaServer::end_session(RdmaSession& s, const RdmaQueue* except) {
+void RdmaServer::end_session(RdmaSession& s, const RdmaQueue* except, bool close_others) {
   std::vector<std::shared_ptr<RdmaQueue>> others;
   {
     std::lock_guard lock(sessions_mutex_);
     if (s.ended) return;
     s.ended = true;
     sessions_.erase(s.keys.id);
-    for (auto& w : s.queues)
-      if (auto q = w.lock(); q && q.get() != except) others.push_back(std::move(q));
+    if (close_others)
+      for (auto& w : s.queues)
+        if (auto q = w.lock(); q && q.get() != except) others.push_back(std::move(q));
   }
   for (auto& q : others) q->close("session ended");
 }

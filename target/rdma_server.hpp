@@ -34,18 +34,35 @@ namespace rdmablk::target {
 class RdmaQueue;
 
 // One RDMA device as librdmacm opened it: the PD every QP on it uses, and
-// the RAM exports registered whole (direct mode, zero-copy command mode).
-// Immutable once created, so queues on any thread read it without locks.
+// the RAM exports registered whole (zero-copy command mode, and direct mode
+// for exports open to all). Immutable once created, so queues on any thread
+// read it without locks.
+//
+// Every QP of the device shares the PD, and an rkey is usable by any QP of
+// its PD, even one that has not logged in. So only exports that anyone may
+// open anyway get remote access (direct mode); exports with a secret or an
+// allow list are registered for local access only, which keeps zero-copy
+// command mode and leaves nothing to guess.
 struct RdmaDevice {
+  struct Region {
+    verbs::Mr mr;
+    bool direct = false;  // registered with remote access
+  };
   ibv_context* ctx = nullptr;
   std::string name;
   ibv_device_attr attr{};
   verbs::Pd pd;
-  std::map<const Export*, verbs::Mr> regions;
+  std::map<const Export*, Region> regions;
 
+  // For local use (the target's own RDMA READ/WRITE); nullptr: use bounce buffers.
   ibv_mr* region(const Export& e) const {
     auto it = regions.find(&e);
-    return it == regions.end() ? nullptr : it->second.get();
+    return it == regions.end() ? nullptr : it->second.mr.get();
+  }
+  // For direct mode: nullptr unless the region allows remote access.
+  ibv_mr* direct_region(const Export& e) const {
+    auto it = regions.find(&e);
+    return it == regions.end() || !it->second.direct ? nullptr : it->second.mr.get();
   }
 };
 
@@ -95,8 +112,9 @@ class RdmaServer {
   // ticket into out.rsp. Throws std::runtime_error when no random bytes.
   std::shared_ptr<RdmaSession> create_session(LoginOutcome& out, std::string_view host,
                                               const std::shared_ptr<RdmaQueue>& queue0);
-  // Any thread: forgets the session's ticket and closes its other queues.
-  void end_session(RdmaSession& s, const RdmaQueue* except);
+  // Any thread: forgets the session's ticket and closes its other queues
+  // (unless the target is stopping: they then drain on their own).
+  void end_session(RdmaSession& s, const RdmaQueue* except, bool close_others);
   // Any thread: rdma_disconnect on the control thread (moves the QP to error).
   void disconnect(std::shared_ptr<RdmaQueue> q);
   // Worker thread, once the queue has nothing in flight: the control thread
