@@ -42,15 +42,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_target NAME ARGS...: starts rdmablk-target on 127.0.0.1 with an
-# ephemeral NBD port, waits until it listens, and sets ${NAME}_PID,
-# ${NAME}_PORT and ${NAME}_LOG.
+# start_target NAME ARGS...: starts rdmablk-target on $TARGET_LISTEN
+# (127.0.0.1 unless set; the VM tests use the rxe address) with ephemeral
+# ports, waits until it listens, and sets ${NAME}_PID, ${NAME}_PORT (NBD),
+# ${NAME}_RDMA_PORT (empty without RDMA) and ${NAME}_LOG.
+TARGET_LISTEN=${TARGET_LISTEN:-127.0.0.1}
 start_target() {
   local name=$1
   shift
   local portfile=$WORK/$name.ports log=$WORK/$name.log
   rm -f "$portfile"
-  "$TARGET" --listen 127.0.0.1 --nbd-port 0 --port-file "$portfile" "$@" >"$log" 2>&1 &
+  "$TARGET" --listen "$TARGET_LISTEN" --nbd-port 0 --rdma-port 0 --port-file "$portfile" "$@" >"$log" 2>&1 &
   local pid=$!
   TARGET_PIDS+=("$pid")
   local i
@@ -64,6 +66,7 @@ start_target() {
   port=$(sed -n 's/^nbd=//p' "$portfile")
   printf -v "${name}_PID" '%s' "$pid"
   printf -v "${name}_PORT" '%s' "$port"
+  printf -v "${name}_RDMA_PORT" '%s' "$(sed -n 's/^rdma=//p' "$portfile")"
   printf -v "${name}_LOG" '%s' "$log"
 }
 
