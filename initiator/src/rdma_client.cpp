@@ -171,9 +171,10 @@ Session RdmaClient::login(Queue& q0, uint16_t queue_depth, const std::optional<s
   p.export_name = url_.export_name;
   p.host_id = opts_.host_id;
   p.secret = secret;
+  // DIRECT is asked for in command mode too: a grant changes nothing until
+  // used, and info() then tells whether the export offers it.
   p.features = RDMABLK_FEAT_INLINE_WRITE | RDMABLK_FEAT_FLUSH | RDMABLK_FEAT_FUA | RDMABLK_FEAT_DISCARD |
-               RDMABLK_FEAT_WRITE_ZEROES;
-  if (opts_.mode == RdmaMode::direct) p.features |= RDMABLK_FEAT_DIRECT;
+               RDMABLK_FEAT_WRITE_ZEROES | RDMABLK_FEAT_DIRECT;
   p.nr_queues = static_cast<uint16_t>(std::min(opts_.queues - 1, unsigned{RDMABLK_MAX_QUEUES - 1}));
   p.queue_depth = queue_depth;
   p.max_io_size = kMaxIoSize;

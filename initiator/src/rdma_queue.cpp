@@ -126,8 +126,11 @@ void Queue::on_cm_event(rdma_cm_event_type type, int status, std::span<const std
         if (state_ != State::resolving_addr) return;
         registry_ = events_.registry_for(id_->verbs);
         state_ = State::resolving_route;
-        if (rdma_resolve_route(id_.get(), ms(timeout_)))
-          throw Error(sys(errno), fmt::format("{}: cannot resolve a route: {}", peer_, std::strerror(errno)));
+        if (rdma_resolve_route(id_.get(), ms(timeout_))) {
+          int e = errno;
+          throw Error(sys(e), fmt::format("{}: no RDMA route to it: {}{}", peer_, std::strerror(e),
+                                          e == ENODEV ? " (no RDMA device serves that address)" : ""));
+        }
         return;
       case RDMA_CM_EVENT_ROUTE_RESOLVED: {
         if (state_ != State::resolving_route) return;
