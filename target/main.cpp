@@ -93,6 +93,16 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
                  "Registered bounce buffers per worker and device for file and block-device exports (default 16)")
       ->type_name("N")
       ->check(CLI::Range(1, 4096));
+  app.add_flag("--rdma-poll", rdma.poll,
+               "Busy-poll RDMA completion queues instead of sleeping until a completion arrives:\n"
+               "lowest latency, but every worker thread keeps a core busy");
+  int keepalive_s = RDMABLK_KEEPALIVE_TIMEOUT_MS / 1000;
+  auto* keepalive_opt =
+      app.add_option("--rdma-keepalive-timeout", keepalive_s,
+                     "Disconnect an RDMA session whose queue 0 received nothing for this many seconds;\n"
+                     "0 = never (default 30)")
+          ->type_name("SECONDS")
+          ->check(CLI::Range(0, 86400));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -131,6 +141,7 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
   }
   o.port_file = port_file;
   o.log_level = log_level;
+  if (keepalive_opt->count()) rdma.keepalive_timeout = std::chrono::seconds(keepalive_s);
   o.rdma = rdma;
   return o;
 }

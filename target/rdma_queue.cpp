@@ -22,6 +22,9 @@ constexpr size_t kSendSlot = sizeof(rdmablk_rsp) + sizeof(rdmablk_login_rsp);
 // Flushed completions normally arrive at once; this bounds a broken device.
 constexpr std::chrono::seconds kFlushTimeout{5};
 constexpr int kPollBatch = 16;
+// Poll mode spins this long after the last completion, then sleeps on the
+// completion channel until the next one: busy under load, idle when idle.
+constexpr std::chrono::microseconds kSpinWindow{200};
 
 uint64_t wr_id(uint32_t index, uint64_t kind) { return uint64_t{index} << 2 | kind; }
 
@@ -55,6 +58,9 @@ RdmaQueue::RdmaQueue(RdmaQueueParams p)
       sizes_(rdma_queue_sizes(p.depth)),
       recv_size_(static_cast<uint32_t>(sizeof(rdmablk_cmd)) + p.max_inline),
       timer_(p.worker->context()),
+      keepalive_timer_(p.worker->context()),
+      poll_(p.poll),
+      keepalive_timeout_(p.keepalive_timeout),
       session_(std::move(p.session)) {
   channel_.reset(ibv_create_comp_channel(id_->verbs));
   if (!channel_) throw std::system_error(errno, std::generic_category(), "ibv_create_comp_channel");
@@ -116,6 +122,8 @@ void RdmaQueue::destroy_verbs() {
 void RdmaQueue::start() {
   asio::post(worker_.context(), [self = shared_from_this()] {
     self->watching_ = true;
+    self->last_recv_ = std::chrono::steady_clock::now();
+    if (self->qid_ == 0) self->watch_keepalive();
     ibv_req_notify_cq(self->cq_.get(), 0);
     self->poll_cq();
     if (!self->finished_) self->watch_cq();
@@ -152,7 +160,41 @@ void RdmaQueue::stop() {
 
 // --- Completions -----------------------------------------------------------------
 
+// RC queue pairs notice a dead peer only when they send, and the target sends
+// only answers: an initiator that vanished would hold its session forever.
+// Initiators send KEEPALIVEs on an idle queue 0 (docs/protocol.md).
+void RdmaQueue::watch_keepalive() {
+  if (keepalive_timeout_.count() <= 0) return;
+  keepalive_timer_.expires_after(keepalive_timeout_ / 3);
+  keepalive_timer_.async_wait([weak = weak_from_this()](const error_code& ec) {
+    auto q = weak.lock();
+    if (!q || ec || q->closing_) return;
+    if (std::chrono::steady_clock::now() - q->last_recv_ > q->keepalive_timeout_) {
+      spdlog::warn("rdma {}: nothing received for {} ms: disconnecting", q->name_, q->keepalive_timeout_.count());
+      q->begin_close("keepalive timeout", false);
+      return;
+    }
+    q->watch_keepalive();
+  });
+}
+
 void RdmaQueue::watch_cq() {
+  if (poll_ && std::chrono::steady_clock::now() - last_completion_ < kSpinWindow) {
+    // Busy polling: come back as soon as the loop has run what else is ready.
+    asio::post(worker_.context(), [self = shared_from_this()] {
+      if (self->finished_) return;
+      if (self->poll_cq() > 0) self->last_completion_ = std::chrono::steady_clock::now();
+      if (self->finished_) return;
+      if (std::chrono::steady_clock::now() - self->last_completion_ >= kSpinWindow) {
+        // Going to sleep: arm, then catch what landed before the arming.
+        ibv_req_notify_cq(self->cq_.get(), 0);
+        self->poll_cq();
+        if (self->finished_) return;
+      }
+      self->watch_cq();
+    });
+    return;
+  }
   channel_fd_->async_wait(asio::posix::stream_descriptor::wait_read,
                           [self = shared_from_this()](const error_code& ec) {
                             if (!ec && !self->finished_) self->on_cq_readable();
@@ -166,19 +208,23 @@ void RdmaQueue::on_cq_readable() {
   // Re-arm before polling, so a completion that lands in between still wakes us.
   ibv_req_notify_cq(cq_.get(), 0);
   poll_cq();
+  last_completion_ = std::chrono::steady_clock::now();  // poll mode: spin again
   if (!finished_) watch_cq();
 }
 
-void RdmaQueue::poll_cq() {
+int RdmaQueue::poll_cq() {
   ibv_wc wcs[kPollBatch];
+  int total = 0;
   while (!finished_) {
     int n = ibv_poll_cq(cq_.get(), kPollBatch, wcs);
     if (n <= 0) {
       if (n < 0) begin_close("ibv_poll_cq failed", true);
-      return;
+      break;
     }
+    total += n;
     for (int i = 0; i < n && !finished_; ++i) on_completion(wcs[i]);
   }
+  return total;
 }
 
 void RdmaQueue::on_completion(const ibv_wc& wc) {
@@ -231,6 +277,7 @@ void RdmaQueue::on_completion(const ibv_wc& wc) {
 // --- Commands --------------------------------------------------------------------
 
 void RdmaQueue::on_recv(uint32_t buf, uint32_t len) {
+  last_recv_ = std::chrono::steady_clock::now();
   if (free_.empty()) {
     waiting_recvs_.emplace_back(buf, len);
     return;
@@ -249,7 +296,7 @@ void RdmaQueue::dispatch(uint32_t buf, uint32_t len) {
   free_.pop_back();
   ++in_use_;
   std::memcpy(&r.cmd, msg, sizeof r.cmd);
-  r.state = State::executing;
+  r.state = State::responding;  // until execution starts
   r.status = RDMABLK_S_SUCCESS;
   r.rsp_length = 0;
   r.region_io = false;
@@ -658,8 +705,12 @@ void RdmaQueue::maybe_finished() {
   if ((recv_posted_ > 0 || send_posted_ > 0) && !flush_timed_out_) return;
   finished_ = true;
   timer_.cancel();
+  keepalive_timer_.cancel();
+  // A buffer a work request may still reach (flush timed out) is leaked,
+  // not handed to another request.
   for (auto& r : requests_)
-    if (std::byte* b = std::exchange(r->bounce, nullptr)) pool_->put(b);
+    if (r->wrs == 0)
+      if (std::byte* b = std::exchange(r->bounce, nullptr)) pool_->put(b);
   if (channel_fd_) {
     error_code ignored;
     channel_fd_->cancel(ignored);

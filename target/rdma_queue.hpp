@@ -49,6 +49,9 @@ struct RdmaQueueParams {
   boost::asio::ip::address peer;
   std::string name;           // "192.0.2.1:45678 q0", for the log
   std::array<uint8_t, RDMABLK_NONCE_LEN> nonce{};  // queue 0
+  bool poll = false;          // busy-poll the CQ instead of waiting for events
+  // Queue 0 is closed when nothing arrived for this long (0: never).
+  std::chrono::milliseconds keepalive_timeout{RDMABLK_KEEPALIVE_TIMEOUT_MS};
   std::shared_ptr<RdmaSession> session;             // I/O queues
 };
 
@@ -129,8 +132,9 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
 
   // Worker thread.
   void watch_cq();
+  void watch_keepalive();
   void on_cq_readable();
-  void poll_cq();
+  int poll_cq();  // completions handled
   void on_completion(const ibv_wc& wc);
   void on_recv(uint32_t buf, uint32_t len);
   void dispatch(uint32_t buf, uint32_t len);
@@ -178,6 +182,11 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   verbs::RegisteredBuffer send_bufs_;
   std::optional<boost::asio::posix::stream_descriptor> channel_fd_;
   boost::asio::steady_timer timer_;  // drain timeout at stop, flush timeout at close
+  boost::asio::steady_timer keepalive_timer_;
+  const bool poll_;
+  const std::chrono::milliseconds keepalive_timeout_;
+  std::chrono::steady_clock::time_point last_recv_;
+  std::chrono::steady_clock::time_point last_completion_;  // poll mode: spin while recent
 
   // Session state: set at login (queue 0) or join (I/O queues).
   std::shared_ptr<RdmaSession> session_;

@@ -332,6 +332,8 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
   p.name = session ? fmt::format("{} q{} (session {:016x})", who, qid, session->keys.id)
                    : fmt::format("{} q{}", who, qid);
   p.session = session;
+  p.poll = options_.poll;
+  p.keepalive_timeout = options_.keepalive_timeout;
   std::shared_ptr<RdmaQueue> q;
   try {
     if (qid == 0) {

@@ -82,6 +82,9 @@ struct RdmaServerOptions {
   RdmaLimits limits;
   unsigned bounce_buffers = 16;  // per worker and device, of limits.max_io_size
   std::chrono::milliseconds drain_timeout{10'000};  // at shutdown
+  bool poll = false;  // busy-poll CQs (lowest latency, one core per worker)
+  // A queue 0 that received nothing for this long is disconnected; 0: never.
+  std::chrono::milliseconds keepalive_timeout{RDMABLK_KEEPALIVE_TIMEOUT_MS};
 };
 
 class RdmaServer {
