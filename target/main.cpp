@@ -73,7 +73,7 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
   app.add_flag("--no-nbd", no_nbd, "Do not serve NBD (same as --nbd-port -1)");
   app.add_flag("--no-rdma", no_rdma, "Do not serve RDMA (same as --rdma-port -1)");
   auto* threads_opt = app.add_option("-t,--threads", threads, "Worker threads (default 1)")->type_name("N");
-  app.add_option("--port-file", port_file, "Write nbd=PORT and rdma=PORT lines here once listening")
+  app.add_option("--port-file", port_file, "Once listening, write nbd=PORT and rdma=PORT lines here (one per transport that listens)")
       ->type_name("FILE");
   RdmaServerOptions rdma;
   app.add_option("--rdma-queue-depth", rdma.limits.max_queue_depth,
@@ -158,7 +158,9 @@ void write_port_file(const std::string& path, int nbd_port, int rdma_port) {
   std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << "nbd=" << nbd_port << "\nrdma=" << rdma_port << "\n";
+    // Only the transports that listen: "rdma=" is absent without RDMA.
+    if (nbd_port) out << "nbd=" << nbd_port << "\n";
+    if (rdma_port) out << "rdma=" << rdma_port << "\n";
     out.flush();
     if (!out) throw std::system_error(errno, std::generic_category(), "cannot write " + tmp);
   }
