@@ -36,6 +36,9 @@ Command register_get(CLI::App& parent);
 Command register_put(CLI::App& parent);
 Command register_bench(CLI::App& parent);
 Command register_discover(CLI::App& parent);
+Command register_map(CLI::App& parent);
+Command register_unmap(CLI::App& parent);
+Command register_list(CLI::App& parent);
 
 // "4k", "1M"... for option `name`; throws UsageError.
 uint64_t size_arg(std::string_view name, const std::string& text);

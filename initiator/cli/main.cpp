@@ -1,6 +1,6 @@
 // rdmablk: the command line front end of librdmablk. Each subcommand lives in
-// its own cmd_*.cpp; kernel device management (map, unmap, list, status)
-// joins them here when it lands.
+// its own cmd_*.cpp; kernel device management (map, unmap, list) lives in
+// cmd_map.cpp.
 #include <cstdio>
 #include <vector>
 
@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
              "See rdmablk(8).");
 
   std::vector<Command> commands{register_info(app), register_get(app), register_put(app), register_bench(app),
-                                register_discover(app)};
+                                register_discover(app), register_map(app), register_unmap(app),
+                                register_list(app)};
 
   try {
     app.parse(argc, argv);

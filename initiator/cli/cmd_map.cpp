@@ -1,0 +1,322 @@
+// rdmablk map / unmap / list: kernel block devices /dev/rdmablkN, managed
+// through the ioctls of /dev/rdmablk-control (common/include/rdmablk/ctl.h,
+// docs/kernel.md). The kernel module does the login and the data path; this
+// only resolves the URL, reads the secret and reports.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+#include "rdmablk/auth.hpp"
+#include "rdmablk/ctl.h"
+#include "rdmablk/proto_check.h"
+#include "rdmablk/units.hpp"
+#include "rdmablk/url.hpp"
+
+namespace rdmablk::rdma {
+std::string default_host_id();  // initiator/src/rdma_login.cpp
+}
+
+namespace rdmablk::cli {
+
+namespace {
+
+constexpr const char* kControl = "/dev/" RDMABLK_CTL_NAME;
+
+class ControlFd {
+ public:
+  ControlFd() {
+    fd_ = ::open(kControl, O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) {
+      int err = errno;
+      if (err == ENOENT || err == ENODEV || err == ENXIO)
+        throw Failure(fmt::format("{} missing: the kernel module is not loaded (modprobe rdmablk)", kControl));
+      throw Failure(fmt::format("{}: {}", kControl, std::strerror(err)));
+    }
+  }
+  ~ControlFd() { ::close(fd_); }
+  ControlFd(const ControlFd&) = delete;
+  ControlFd& operator=(const ControlFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+void put_name(uint8_t* field, size_t len, const std::string& name, std::string_view what) {
+  std::memset(field, 0, len);
+  if (name.size() > len) throw UsageError(fmt::format("{} '{}' is longer than {} bytes", what, name, len));
+  std::memcpy(field, name.data(), name.size());
+  if (rdmablk_check_name(field, len) != RDMABLK_S_SUCCESS)
+    throw UsageError(fmt::format("{} '{}' must be 1..{} printable ASCII characters without spaces", what,
+                                 name, len));
+}
+
+std::string field_str(const uint8_t* field, size_t len) {
+  return std::string(reinterpret_cast<const char*>(field), strnlen(reinterpret_cast<const char*>(field), len));
+}
+
+std::string addr_str(uint16_t family, const uint8_t* addr, uint16_t port) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET6) {
+    inet_ntop(AF_INET6, addr, buf, sizeof buf);
+    return fmt::format("[{}]:{}", buf, port);
+  }
+  inet_ntop(AF_INET, addr, buf, sizeof buf);
+  return fmt::format("{}:{}", buf, port);
+}
+
+const char* state_str(uint32_t state) {
+  switch (state) {
+    case RDMABLK_CTL_STATE_LIVE: return "live";
+    case RDMABLK_CTL_STATE_RECONNECTING: return "reconnecting";
+    case RDMABLK_CTL_STATE_DEAD: return "dead";
+    case RDMABLK_CTL_STATE_DELETING: return "deleting";
+  }
+  return "unknown";
+}
+
+std::vector<rdmablk_ctl_info> list_devices(const ControlFd& ctl) {
+  std::vector<rdmablk_ctl_info> infos(16);
+  for (;;) {
+    rdmablk_ctl_list l{};
+    l.version = RDMABLK_CTL_VERSION;
+    l.count = static_cast<uint32_t>(infos.size());
+    l.entries = reinterpret_cast<uintptr_t>(infos.data());
+    if (ioctl(ctl.get(), RDMABLK_CTL_LIST, &l) < 0)
+      throw Failure(fmt::format("{}: list: {}", kControl, std::strerror(errno)));
+    if (l.count <= infos.size()) {
+      infos.resize(l.count);
+      return infos;
+    }
+    infos.resize(l.count + 8);
+  }
+}
+
+// ---- map ----
+
+struct MapArgs {
+  std::string url;
+  unsigned queues = 0;
+  unsigned qd = 0;
+  std::string mode = "command";
+  std::string host_id;
+  std::string secret_file;
+  unsigned reconnect_delay = 0;
+  int ctrl_loss_tmo = 0;
+  bool read_only = false;
+};
+
+int run_map(const MapArgs& a) {
+  Url url;
+  try {
+    url = parse_url(a.url);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (url.transport != Transport::rdma) throw UsageError("map needs an rdma:// URL");
+  if (url.export_name.empty()) throw UsageError("map needs an export name: rdma://host[:port]/export");
+  if (!url.options.empty()) throw UsageError("map takes its settings as options, not ?key=value in the URL");
+  if (a.queues > RDMABLK_MAX_QUEUES - 1) throw UsageError(fmt::format("--queues must be 1..{}", RDMABLK_MAX_QUEUES - 1));
+  if (a.qd > RDMABLK_MAX_QUEUE_DEPTH - 1)
+    throw UsageError(fmt::format("--qd must be 1..{}", RDMABLK_MAX_QUEUE_DEPTH - 1));
+  if (a.mode != "command" && a.mode != "direct") throw UsageError("--mode must be command or direct");
+  if (a.reconnect_delay > 3600) throw UsageError("--reconnect-delay must be 0..3600 seconds");
+  if (a.ctrl_loss_tmo < -1) throw UsageError("--ctrl-loss-tmo must be -1 (forever) or seconds");
+
+  auto m = std::make_unique<rdmablk_ctl_map>();
+  std::memset(m.get(), 0, sizeof *m);
+  m->version = RDMABLK_CTL_VERSION;
+  m->flags = a.read_only ? RDMABLK_CTL_F_READ_ONLY : 0;
+  m->port = url.port;
+  m->nr_queues = static_cast<uint16_t>(a.queues);
+  m->queue_depth = static_cast<uint16_t>(a.qd);
+  m->mode = a.mode == "direct" ? RDMABLK_CTL_MODE_DIRECT : RDMABLK_CTL_MODE_COMMAND;
+  m->reconnect_delay = a.reconnect_delay;
+  m->ctrl_loss_tmo = a.ctrl_loss_tmo;
+  put_name(m->export_name, sizeof m->export_name, url.export_name, "export name");
+  put_name(m->host_id, sizeof m->host_id, a.host_id.empty() ? rdma::default_host_id() : a.host_id, "host id");
+  if (!a.secret_file.empty()) {
+    std::string secret;
+    try {
+      secret = read_secret_file(a.secret_file);
+    } catch (const std::exception& e) {
+      throw Failure(e.what());
+    }
+    if (secret.size() > sizeof m->secret) throw Failure("secret longer than 1024 bytes");
+    std::memcpy(m->secret, secret.data(), secret.size());
+    m->secret_len = static_cast<uint32_t>(secret.size());
+  }
+
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(url.host.c_str(), nullptr, &hints, &res); rc != 0)
+    throw Failure(fmt::format("{}: cannot resolve host: {}", url.host, gai_strerror(rc)));
+  if (res->ai_family == AF_INET) {
+    m->family = AF_INET;
+    std::memcpy(m->addr, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, 4);
+  } else if (res->ai_family == AF_INET6) {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(res->ai_addr);
+    m->family = AF_INET6;
+    m->scope_id = sin6->sin6_scope_id;
+    std::memcpy(m->addr, &sin6->sin6_addr, 16);
+  } else {
+    freeaddrinfo(res);
+    throw Failure(fmt::format("{}: no IPv4 or IPv6 address", url.host));
+  }
+  freeaddrinfo(res);
+
+  ControlFd ctl;
+  std::string peer = fmt::format("rdma://{}/{}", addr_str(m->family, m->addr, url.port), url.export_name);
+  int rc = ioctl(ctl.get(), RDMABLK_CTL_MAP, m.get());
+  int err = errno;
+  std::memset(m->secret, 0, sizeof m->secret);
+  if (rc < 0) {
+    if (m->status)
+      throw Failure(fmt::format("{}: refused by target: {}", peer, rdmablk_status_str(static_cast<int>(m->status))));
+    switch (err) {
+      case ECONNREFUSED: throw Failure(fmt::format("{}: connection refused (no rdmablk target listening there?)", peer));
+      case ETIMEDOUT: throw Failure(fmt::format("{}: no answer from the target (timed out)", peer));
+      case EHOSTUNREACH:
+      case ENETUNREACH: throw Failure(fmt::format("{}: no route to the target over RDMA", peer));
+      case EPROTO: throw Failure(fmt::format("{}: the target broke the protocol (see dmesg)", peer));
+      case EOPNOTSUPP: throw Failure(fmt::format("{}: not supported by the RDMA device or target (see dmesg)", peer));
+      default: throw Failure(fmt::format("{}: map failed: {}", peer, std::strerror(err)));
+    }
+  }
+  std::string dev = fmt::format("/dev/rdmablk{}", m->index);
+  // devtmpfs/udev creates the node shortly after add_disk.
+  for (int i = 0; i < 50; i++) {
+    struct stat st;
+    if (stat(dev.c_str(), &st) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  fmt::print("{}\n", dev);
+  return 0;
+}
+
+// ---- unmap ----
+
+struct UnmapArgs {
+  std::string device;
+  bool all = false;
+};
+
+uint32_t device_index(const std::string& arg) {
+  std::string_view s = arg;
+  if (s.starts_with("/dev/")) s.remove_prefix(5);
+  if (s.starts_with("rdmablk")) s.remove_prefix(7);
+  if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string_view::npos)
+    throw UsageError(fmt::format("'{}' is not an rdmablk device (/dev/rdmablkN)", arg));
+  return static_cast<uint32_t>(std::stoul(std::string(s)));
+}
+
+void unmap_one(const ControlFd& ctl, uint32_t index) {
+  rdmablk_ctl_unmap u{};
+  u.version = RDMABLK_CTL_VERSION;
+  u.index = index;
+  if (ioctl(ctl.get(), RDMABLK_CTL_UNMAP, &u) < 0) {
+    int err = errno;
+    if (err == ENODEV) throw Failure(fmt::format("/dev/rdmablk{}: no such device", index));
+    throw Failure(fmt::format("/dev/rdmablk{}: unmap failed: {}", index, std::strerror(err)));
+  }
+}
+
+int run_unmap(const UnmapArgs& a) {
+  if (a.all == !a.device.empty()) throw UsageError("give either a DEVICE or --all");
+  std::optional<uint32_t> index;
+  if (!a.all) index = device_index(a.device);
+  ControlFd ctl;
+  if (index) {
+    unmap_one(ctl, *index);
+    return 0;
+  }
+  for (const auto& info : list_devices(ctl)) unmap_one(ctl, info.index);
+  return 0;
+}
+
+// ---- list ----
+
+int run_list(bool json) {
+  ControlFd ctl;
+  auto infos = list_devices(ctl);
+  if (json) {
+    auto list = nlohmann::json::array();
+    for (const auto& i : infos)
+      list.push_back({{"device", fmt::format("/dev/rdmablk{}", i.index)},
+                      {"state", state_str(i.state)},
+                      {"target", addr_str(i.family, i.addr, i.port)},
+                      {"export", field_str(i.export_name, sizeof i.export_name)},
+                      {"host_id", field_str(i.host_id, sizeof i.host_id)},
+                      {"size", i.size},
+                      {"mode", i.mode == RDMABLK_CTL_MODE_DIRECT ? "direct" : "command"},
+                      {"queues", i.nr_queues},
+                      {"queue_depth", i.queue_depth},
+                      {"max_io_size", i.max_io_size},
+                      {"block_size", i.logical_block_size},
+                      {"read_only", ((i.flags & RDMABLK_CTL_F_READ_ONLY) ||
+                                     (i.export_flags & RDMABLK_EXPORT_F_READ_ONLY)) != 0},
+                      {"session_id", i.session_id}});
+    fmt::print("{}\n", nlohmann::json{{"devices", list}}.dump(2));
+    return 0;
+  }
+  if (infos.empty()) {
+    fmt::print("no devices\n");
+    return 0;
+  }
+  fmt::print("{:<16} {:<8} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4}\n", "DEVICE", "STATE", "TARGET", "EXPORT", "SIZE",
+             "MODE", "QUEUES", "QD");
+  for (const auto& i : infos)
+    fmt::print("{:<16} {:<8} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4}\n", fmt::format("/dev/rdmablk{}", i.index),
+               state_str(i.state), addr_str(i.family, i.addr, i.port), field_str(i.export_name, sizeof i.export_name),
+               format_size(i.size), i.mode == RDMABLK_CTL_MODE_DIRECT ? "direct" : "command", i.nr_queues,
+               i.queue_depth);
+  return 0;
+}
+
+}  // namespace
+
+Command register_map(CLI::App& parent) {
+  auto a = std::make_shared<MapArgs>();
+  auto* app = parent.add_subcommand("map", "Map an export as a kernel block device /dev/rdmablkN (needs rdmablk.ko)");
+  app->add_option("URL", a->url, "rdma://host[:port]/export")->required();
+  app->add_option("--queues", a->queues, "I/O queues (default: one per CPU)");
+  app->add_option("--qd", a->qd, "Queue depth per queue (default 128)");
+  app->add_option("--mode", a->mode, "command (any export) or direct (RAM/mapped exports)");
+  app->add_option("--host-id", a->host_id, "Host id sent at login (default: /etc/machine-id)");
+  app->add_option("--secret-file", a->secret_file, "File holding the export's secret (mode 0600)");
+  app->add_option("--reconnect-delay", a->reconnect_delay, "Seconds between reconnect attempts (default 10)");
+  app->add_option("--ctrl-loss-tmo", a->ctrl_loss_tmo, "Seconds to retry before failing I/O, -1 forever (default 600)");
+  app->add_flag("--read-only", a->read_only, "Expose the device read-only");
+  return {app, [a] { return run_map(*a); }};
+}
+
+Command register_unmap(CLI::App& parent) {
+  auto a = std::make_shared<UnmapArgs>();
+  auto* app = parent.add_subcommand("unmap", "Remove a kernel block device (outstanding I/O finishes first)");
+  app->add_option("DEVICE", a->device, "/dev/rdmablkN");
+  app->add_flag("--all", a->all, "Remove every rdmablk device");
+  return {app, [a] { return run_unmap(*a); }};
+}
+
+Command register_list(CLI::App& parent) {
+  auto json = std::make_shared<bool>(false);
+  auto* app = parent.add_subcommand("list", "List the kernel block devices");
+  app->add_flag("--json", *json, "Print one JSON object");
+  return {app, [json] { return run_list(*json); }};
+}
+
+}  // namespace rdmablk::cli

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rdmablk: private header of the kernel driver.
+ *
+ * main.c	blk-mq disk, device lifetime, module init/exit
+ * rdma.c	rdma_cm queues, login, FRWR registration, completions
+ * ctl.c	/dev/rdmablk-control ioctls
+ */
+#ifndef RDMABLK_KMOD_H
+#define RDMABLK_KMOD_H
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/completion.h>
+#include <linux/socket.h>
+#include <linux/workqueue.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/rdma_cm.h>
+
+#include <rdmablk/proto_check.h>
+#include <rdmablk/ctl.h>
+
+#define RDMABLK_MINORS 16
+/* Largest READ/WRITE we ask for: bounds the per-request scatterlist. */
+#define RDMABLK_KMAX_IO_SIZE (512u << 10)
+#define RDMABLK_MAX_PAGES (RDMABLK_KMAX_IO_SIZE / PAGE_SIZE + 1)
+/* Tag of the internal commands on queue 0 (LOGIN, KEEPALIVE). */
+#define RDMABLK_ITAG 0xffffffffu
+#define RDMABLK_ICMD_SIZE \
+	(sizeof(struct rdmablk_cmd) + sizeof(struct rdmablk_login_req))
+#define RDMABLK_CM_TIMEOUT_MS 5000
+#define RDMABLK_CONNECT_TIMEOUT (15 * HZ)
+#define RDMABLK_LOGIN_TIMEOUT (10 * HZ)
+#define RDMABLK_IO_TIMEOUT (30 * HZ)
+
+enum rdmablk_dev_state {
+	RDMABLK_DEV_CONNECTING,	/* map in progress */
+	RDMABLK_DEV_LIVE,	/* I/O flows */
+	RDMABLK_DEV_DEAD,	/* connection lost: I/O fails */
+	RDMABLK_DEV_DELETING,	/* unmap in progress */
+};
+
+/* One posted receive buffer: a response (and the login answer). */
+struct rdmablk_rsp_buf {
+	struct ib_cqe cqe;
+	u8 *buf;
+	u64 dma;
+};
+
+/* Bits of rdmablk_queue.flags */
+enum {
+	RDMABLK_Q_CONNECTED,	/* established; disconnect + drain on teardown */
+	RDMABLK_Q_LIVE,		/* error events lead to recovery */
+};
+
+/* One rdma_cm id and RC QP: queue 0 (login, keepalive) or an I/O queue. */
+struct rdmablk_queue {
+	struct rdmablk_dev *dev;
+	u16 qid;
+	u16 want_depth;		/* asked for in the cm_req */
+	u16 depth;		/* granted in the cm_rep */
+	u32 max_inline;
+	unsigned long flags;
+	struct rdma_cm_id *cm_id;
+	struct ib_cq *cq;
+	struct ib_qp *qp;
+	struct rdmablk_rsp_buf *rsps;
+	int nr_rsps;
+	struct completion cm_done;
+	int cm_error;		/* -errno of the connect */
+	int cm_status;		/* rdmablk_status of a reject */
+	struct rdmablk_cm_rep rep;
+};
+
+/* Per-request driver data (blk_mq_rq_to_pdu). */
+struct rdmablk_req {
+	struct ib_cqe reg_cqe;	/* REG_MR: unsignaled, errors only */
+	struct ib_cqe send_cqe;	/* the capsule SEND, or the direct RDMA op */
+	struct ib_cqe inv_cqe;	/* LOCAL_INV */
+	struct rdmablk_queue *queue;
+	struct rdmablk_cmd *cmd;
+	u64 cmd_dma;
+	struct ib_mr *mr;
+	bool mr_used;		/* the MR was registered for this request */
+	int nents;		/* mapped sg entries, 0 if none */
+	atomic_t ref;		/* completion events still to come */
+	atomic_t rsp_pending;	/* 1 while a response is expected */
+	blk_status_t status;
+	struct scatterlist sgl[];
+};
+
+struct rdmablk_dev {
+	int index;
+	enum rdmablk_dev_state state;
+	spinlock_t lock;	/* state */
+	struct list_head rm_entry;	/* rdmablk_remove_ibdev() */
+
+	/* What was mapped (validated copy of struct rdmablk_ctl_map). */
+	struct sockaddr_storage addr;
+	struct rdmablk_ctl_map params;
+
+	/* Transport */
+	struct ib_device *ibdev;
+	struct ib_pd *pd;
+	struct rdmablk_queue *queues;	/* [0] and the I/O queues */
+	int nr_queues;			/* connected entries of @queues */
+	int nr_io_queues;		/* granted I/O queues (0: queue 0 does I/O) */
+
+	/* Login answer, CPU order */
+	u64 session_id;
+	u8 ticket[RDMABLK_TICKET_LEN];
+	u64 size;
+	u32 features;
+	u32 export_flags;
+	u32 max_io_size;
+	u32 lbs, pbs, opt_io;
+	u16 io_depth;
+	u64 region_addr;
+	u32 region_rkey;
+
+	/* Internal command on queue 0: LOGIN, then KEEPALIVEs */
+	u8 *icmd;			/* capsule + login payload */
+	u64 icmd_dma;
+	struct ib_cqe icmd_cqe;
+	struct completion icmd_done;	/* the answer to LOGIN arrived */
+	u8 irsp[RDMABLK_MAX_RECV_SIZE];
+	u32 irsp_len;
+	u8 iop;				/* opcode of the outstanding internal cmd */
+	bool ipending;
+	unsigned long ka_sent;		/* jiffies of the outstanding KEEPALIVE */
+	struct delayed_work ka_work;
+
+	struct work_struct err_work;
+
+	struct blk_mq_tag_set tag_set;
+	bool tag_set_alloced;
+	struct gendisk *disk;
+};
+
+extern struct workqueue_struct *rdmablk_wq;
+
+/* rdma.c */
+int rdmablk_connect_all(struct rdmablk_dev *dev);
+void rdmablk_stop_queues(struct rdmablk_dev *dev);
+void rdmablk_free_queues(struct rdmablk_dev *dev);
+void rdmablk_error(struct rdmablk_dev *dev, const char *why);
+int rdmablk_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			 unsigned int hctx_idx, unsigned int numa_node);
+void rdmablk_exit_request(struct blk_mq_tag_set *set, struct request *rq,
+			  unsigned int hctx_idx);
+blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
+			      const struct blk_mq_queue_data *bd);
+void rdmablk_complete_rq(struct request *rq);
+void rdmablk_ka_work(struct work_struct *work);
+void rdmablk_err_work(struct work_struct *work);
+int rdmablk_rdma_init(void);
+void rdmablk_rdma_exit(void);
+
+/* main.c */
+int rdmablk_map(struct rdmablk_ctl_map *params);
+int rdmablk_unmap(u32 index);
+int rdmablk_list(struct rdmablk_ctl_info __user *entries, u32 *count);
+int rdmablk_status(u32 index, struct rdmablk_ctl_info *info);
+void rdmablk_remove_ibdev(struct ib_device *ibdev);
+
+/* ctl.c */
+int rdmablk_ctl_init(void);
+void rdmablk_ctl_exit(void);
+
+#endif /* RDMABLK_KMOD_H */
