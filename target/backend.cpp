@@ -10,7 +10,7 @@ std::unique_ptr<Backend> open_backend(const ExportConfig& config) {
   if (config.is_ram())
     return std::make_unique<RamBackend>(config.ram_size,
                                         config.block_size ? config.block_size : kMinBlockSize);
-  return std::make_unique<FileBackend>(config.path, config.read_only);
+  return std::make_unique<FileBackend>(config.path, config.read_only, config.mmap);
 }
 
 }  // namespace rdmablk::target

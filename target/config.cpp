@@ -88,7 +88,7 @@ ExportConfig parse_export_table(const toml::table& t, std::string_view origin, s
   std::string where = fmt::format("{}: [[export]] #{}", origin, index + 1);
   reject_unknown_keys(t,
                       {"name", "path", "ram", "read_only", "block_size", "allow", "secret_file",
-                       "description"},
+                       "description", "mmap"},
                       where);
   ExportConfig e;
   if (!t.contains("name")) throw ConfigError(where + ": missing 'name'");
@@ -125,6 +125,7 @@ ExportConfig parse_export_table(const toml::table& t, std::string_view origin, s
   }
   if (t.contains("secret_file")) e.secret_file = required<std::string>(t, "secret_file", where);
   if (t.contains("description")) e.description = required<std::string>(t, "description", where);
+  if (t.contains("mmap")) e.mmap = required<bool>(t, "mmap", where);
   return e;
 }
 
@@ -175,12 +176,14 @@ ExportConfig parse_export_spec(std::string_view spec) {
       e.allow.emplace_back(value);
     } else if (key == "secret" && has_value && !value.empty()) {
       e.secret_file = std::string(value);
+    } else if (key == "mmap" && !has_value) {
+      e.mmap = true;
     } else if (key == "desc" && has_value) {
       e.description = std::string(value);
     } else {
       throw ConfigError(fmt::format(
           "export '{}': bad option '{}' (known: ro, bs=N, allow=ADDR|CIDR|host:ID, secret=FILE, "
-          "desc=TEXT)",
+          "mmap, desc=TEXT)",
           e.name, opt));
     }
   }
@@ -266,6 +269,11 @@ void validate(const TargetConfig& config) {
         throw ConfigError(fmt::format("export '{}': RAM size {} is not a multiple of the block size {}",
                                       e.name, e.ram_size, bs));
     }
+    if (e.mmap && (e.is_ram() || !e.read_only))
+      throw ConfigError(fmt::format(
+          "export '{}': mmap needs a read-only file export (add ro): RDMA writes into a mapped file "
+          "escape the page cache's dirty tracking, so FLUSH could not make them durable",
+          e.name));
     AllowList{e.allow};  // throws on a bad entry
   }
 }

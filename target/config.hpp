@@ -31,6 +31,10 @@ struct ExportConfig {
   std::vector<std::string> allow;   // empty: everyone may open it
   std::string secret_file;          // RDMA login secret; never served over NBD
   std::string description;
+  // Map the file into memory: RDMA direct mode and zero-copy reads. Read-only
+  // exports only: RDMA writes into mapped page-cache pages escape the
+  // kernel's dirty tracking, so FLUSH could not make them durable.
+  bool mmap = false;
 
   bool is_ram() const { return ram_size != 0; }
 };

@@ -4,6 +4,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -43,7 +44,7 @@ bool aligned(uint64_t v, uint32_t a) { return v % a == 0; }
 
 }  // namespace
 
-FileBackend::FileBackend(const std::string& path, bool read_only) : path_(path) {
+FileBackend::FileBackend(const std::string& path, bool read_only, bool map) : path_(path) {
   int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw_errno(path);
@@ -71,11 +72,26 @@ FileBackend::FileBackend(const std::string& path, bool read_only) : path_(path) 
     throw std::system_error(EINVAL, std::generic_category(), path + ": size is 0");
   // Some file systems (older tmpfs) refuse O_DIRECT; buffered I/O serves all.
   direct_ = Fd(::open(path.c_str(), flags | O_DIRECT));
+  if (map) {
+    if (!read_only)
+      throw std::system_error(EINVAL, std::generic_category(), path + ": only read-only exports can be mapped");
+    // MAP_PRIVATE, not MAP_SHARED: kernels before 6.2 pin even read-only
+    // RDMA registrations with FOLL_WRITE|FOLL_FORCE, which a shared
+    // read-only mapping refuses (EFAULT); a private one gets private copies
+    // of the pages instead. Newer kernels pin the page cache itself.
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, buffered_.get(), 0);
+    if (p == MAP_FAILED) throw_errno(path + ": mmap");
+    map_ = static_cast<std::byte*>(p);
+  }
+}
+
+FileBackend::~FileBackend() {
+  if (map_) ::munmap(map_, size_);
 }
 
 std::string FileBackend::describe() const {
-  return fmt::format("{} {}, {}{}", block_device_ ? "block device" : "file", path_,
-                     format_size(size_), direct_ ? ", O_DIRECT when aligned" : ", buffered");
+  return fmt::format("{} {}, {}{}{}", block_device_ ? "block device" : "file", path_, format_size(size_),
+                     direct_ ? ", O_DIRECT when aligned" : ", buffered", map_ ? ", mapped" : "");
 }
 
 int FileBackend::fd_for(uint64_t offset, uint64_t len, const std::byte* buf) const {

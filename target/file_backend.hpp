@@ -12,14 +12,17 @@ namespace rdmablk::target {
 
 class FileBackend final : public Backend {
  public:
-  // Throws std::system_error naming the path.
-  FileBackend(const std::string& path, bool read_only);
+  // Throws std::system_error naming the path. `map`: also map the (read-only)
+  // file into memory as region(), for RDMA direct mode and zero-copy reads.
+  FileBackend(const std::string& path, bool read_only, bool map = false);
+  ~FileBackend() override;
 
   uint64_t size() const override { return size_; }
   uint32_t block_size() const override { return block_size_; }
   std::string describe() const override;
   void submit(IoEngine& engine, Io& io) override;
   int sync() override;
+  std::span<std::byte> region() override { return {map_, map_ ? size_ : 0}; }
 
   bool is_block_device() const { return block_device_; }
   bool has_direct_io() const { return static_cast<bool>(direct_); }
@@ -48,6 +51,7 @@ class FileBackend final : public Backend {
   uint64_t size_ = 0;
   uint32_t block_size_ = 512;
   uint32_t direct_align_ = 4096;  // what O_DIRECT needs for offset, length, buffer
+  std::byte* map_ = nullptr;      // PROT_READ private mapping of the whole file, or null
 };
 
 }  // namespace rdmablk::target

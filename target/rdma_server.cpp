@@ -111,13 +111,15 @@ RdmaDevice* RdmaServer::device_for(ibv_context* ctx) {
     spdlog::error("rdma: {}: ibv_alloc_pd: {}", dev->name, std::strerror(errno));
     return nullptr;
   }
-  // RAM exports are registered whole: direct mode hands the key out, and
-  // command mode moves data straight from/to them. Pinning happens here.
+  // Exports in memory (RAM, mapped read-only files) are registered whole:
+  // direct mode hands the key out, and command mode moves data straight
+  // from/to them. Pinning happens here. A read-only export's pages are
+  // never written, locally or remotely (a mapped file is PROT_READ).
   for (const auto& e : exports_.all()) {
     auto region = e->backend().region();
     if (region.empty()) continue;
     const bool direct = e->open_to_all();
-    int access = IBV_ACCESS_LOCAL_WRITE;
+    int access = e->read_only() ? 0 : IBV_ACCESS_LOCAL_WRITE;
     if (direct) access |= IBV_ACCESS_REMOTE_READ | (e->read_only() ? 0 : IBV_ACCESS_REMOTE_WRITE);
     verbs::Mr mr(ibv_reg_mr(dev->pd.get(), region.data(), region.size(), access));
     if (!mr) {

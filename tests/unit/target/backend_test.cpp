@@ -167,6 +167,23 @@ TEST_P(BackendTest, ReadOnlyFileRefusesWrites) {
   EXPECT_NE(run(fb, IoOp::write, 0, 4096, buf.data()), 0);  // EBADF from the kernel
 }
 
+TEST_P(BackendTest, MappedReadOnlyFileHasItsBytesAsRegion) {
+  TempFile file(16384);
+  {
+    FileBackend w(file.path(), false);
+    write_pattern(w, 0, 16384, 6);
+    ASSERT_EQ(w.sync(), 0);
+  }
+  FileBackend fb(file.path(), true, /*map=*/true);
+  auto region = fb.region();
+  ASSERT_EQ(region.size(), 16384u);
+  EXPECT_TRUE(is_pattern({region.begin(), region.end()}, 6));
+  EXPECT_TRUE(is_pattern(read_back(fb, 0, 16384), 6));
+  FileBackend unmapped(file.path(), true);
+  EXPECT_TRUE(unmapped.region().empty());
+  EXPECT_THROW(FileBackend(file.path(), false, /*map=*/true), std::system_error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, BackendTest, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "io_uring" : "threads"; });
 

@@ -163,5 +163,19 @@ TEST(Allow, HostBitsAreIgnored) {
   EXPECT_TRUE(AllowRule::parse("0.0.0.0/0").matches(make_address("1.2.3.4"), std::nullopt));
 }
 
+TEST(Config, MmapOnlyForReadOnlyFiles) {
+  EXPECT_TRUE(parse_export_spec("f=/srv/f.img,ro,mmap").mmap);
+  EXPECT_FALSE(parse_export_spec("f=/srv/f.img,ro").mmap);
+  EXPECT_THROW(parse_export_spec("f=/srv/f.img,mmap=1"), ConfigError);
+  for (const char* bad : {"f=/srv/f.img,mmap", "r=ram:1M,ro,mmap"}) {
+    TargetConfig c;
+    c.exports.push_back(parse_export_spec(bad));
+    EXPECT_THROW(validate(c), ConfigError) << bad;
+  }
+  TargetConfig ok;
+  ok.exports.push_back(parse_export_spec("f=/srv/f.img,ro,mmap"));
+  EXPECT_NO_THROW(validate(ok));
+}
+
 }  // namespace
 }  // namespace rdmablk::target

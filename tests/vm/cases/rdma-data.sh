@@ -3,11 +3,13 @@
 # writes random data of mixed sizes (512 B .. 1 MiB) at queue depths 1..64 on
 # 1..4 queues, reads it back and compares every byte (SHA-256 printed); more
 # than 256 MiB moves per mode. Then CLI round trips (put/get) over RDMA, and
-# bytes written over RDMA read back over NBD/TCP from the same export.
+# bytes written over RDMA read back over NBD/TCP from the same export; a
+# read-only file mapped into memory (mmap) read in direct mode.
 source "$(dirname "$0")/../rdma-lib.sh"
 
 truncate -s 96M "$WORK/disk.img"
-start_rdma_target t --export ram0=ram:128M --export "file0=$WORK/disk.img"
+random_file "$WORK/golden.img" 16
+start_rdma_target t --export ram0=ram:128M --export "file0=$WORK/disk.img" --export "gold=$WORK/golden.img,ro,mmap"
 
 "$CLI" discover "$t_URL" >"$WORK/discover" || { cat "$WORK/discover"; fail "discover"; }
 cat "$WORK/discover"
@@ -40,6 +42,13 @@ for mode in command direct; do
 done
 "$CLI" put "$t_URL/file0" "$WORK/in.bin" || fail "put file0"
 cmp -n $((24 << 20)) "$WORK/in.bin" "$WORK/disk.img" || fail "file0's backing file differs after put"
+
+echo "== a read-only file mapped into memory, read in direct mode"
+"$CLI" info "$t_URL/gold?mode=direct" | grep -q direct || fail "the mapped read-only file does not offer direct mode"
+"$CLI" get "$t_URL/gold" "$WORK/gold-back.bin" --mode direct || fail "get gold (direct)"
+same_bytes "$WORK/golden.img" "$WORK/gold-back.bin" "mapped file, direct mode"
+"$CLI" get "$t_URL/gold" "$WORK/gold-back2.bin" --mode command || fail "get gold (command)"
+same_bytes "$WORK/golden.img" "$WORK/gold-back2.bin" "mapped file, command mode"
 
 echo "== written over RDMA, read over NBD/TCP"
 "$CLI" get "$t_NBD/ram0" "$WORK/back-nbd.bin" --length 24M || fail "get over nbd"
