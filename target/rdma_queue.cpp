@@ -72,7 +72,9 @@ RdmaQueue::RdmaQueue(RdmaQueueParams p)
   attr.send_cq = cq_.get();
   attr.recv_cq = cq_.get();
   attr.qp_type = IBV_QPT_RC;
-  attr.sq_sig_all = 1;  // every work request completes: that is how slots are counted
+  // Every work request is signaled except the RDMA WRITE chained before a
+  // response SEND: the SEND's completion covers it (send queue order), and a
+  // failed WRITE still completes (errors always do).
   attr.cap.max_send_wr = sizes_.send_wr;
   attr.cap.max_recv_wr = sizes_.recv_wr;
   attr.cap.max_send_sge = 1;
@@ -205,10 +207,13 @@ void RdmaQueue::on_cq_readable() {
   ibv_cq* cq = nullptr;
   void* context = nullptr;
   while (ibv_get_cq_event(channel_.get(), &cq, &context) == 0) cq_.event_received();
-  // Re-arm before polling, so a completion that lands in between still wakes us.
+  // Answer what is there first (the initiator waits for that, not for the
+  // re-arm syscall), then re-arm and poll again for what landed in between.
+  int n = poll_cq();
+  if (finished_) return;
   ibv_req_notify_cq(cq_.get(), 0);
-  poll_cq();
-  last_completion_ = std::chrono::steady_clock::now();  // poll mode: spin again
+  n += poll_cq();
+  if (n > 0) last_completion_ = std::chrono::steady_clock::now();  // poll mode: spin again
   if (!finished_) watch_cq();
 }
 
@@ -245,9 +250,13 @@ void RdmaQueue::on_completion(const ibv_wc& wc) {
     on_recv(index, wc.byte_len);
     return;
   }
-  --send_posted_;
   Request& r = *requests_[index];
-  --r.wrs;
+  // A response SEND's completion, even a flushed one, settles the unsignaled
+  // WRITE before it: that completed silently, or failed with its own
+  // completion, which came first (send queue order).
+  const uint8_t done = kind == kSend ? r.wrs : 1;
+  send_posted_ -= done;
+  r.wrs = static_cast<uint8_t>(r.wrs - done);
   if (wc.status != IBV_WC_SUCCESS && !closing_) {
     spdlog::warn("rdma {}: {} of {} tag {:#x} failed: {}", name_, kind == kData ? "data transfer" : "response",
                  rdmablk_opcode_str(r.cmd.opcode), RDMABLK_LE32(r.cmd.tag), ibv_wc_status_str(wc.status));
@@ -429,6 +438,7 @@ void RdmaQueue::post_rdma_read(Request& r) {
   ibv_send_wr wr{};
   wr.wr_id = wr_id(r.index, kData);
   wr.opcode = IBV_WR_RDMA_READ;
+  wr.send_flags = IBV_SEND_SIGNALED;
   wr.sg_list = &sge;
   wr.num_sge = 1;
   wr.wr.rdma.remote_addr = RDMABLK_LE64(r.cmd.addr);
@@ -596,6 +606,7 @@ void RdmaQueue::post_response(Request& r, bool with_data) {
   sges[n].length = static_cast<uint32_t>(sizeof(rdmablk_rsp) + (login_payload ? sizeof(rdmablk_login_rsp) : 0));
   sges[n].lkey = send_bufs_.lkey();
   send.wr_id = wr_id(r.index, kSend);
+  send.send_flags = IBV_SEND_SIGNALED;
   send.sg_list = &sges[n];
   send.num_sge = 1;
   if (r.invalidate) {

@@ -21,6 +21,8 @@ void add_rdma_options(CLI::App* app, ClientOptions& opts, bool mode) {
            "falls back to command if the export does not offer it)")
         ->check(CLI::IsMember({"command", "direct"}))
         ->option_text("command|direct");
+    app->add_flag("--poll", opts.poll,
+                  "rdma://: busy-poll completions while requests are in flight (lower latency, a busy core)");
   }
   app->add_option("--host-id", opts.host_id, "rdma://: host id for the login (default: /etc/machine-id)");
   app->add_option("--secret-file", opts.secret_file, "rdma://: file holding the export's secret (mode 0600)");

@@ -42,13 +42,20 @@ ClientOptions apply_url_options(ClientOptions opts, const std::map<std::string, 
         opts.mode = RdmaMode::direct;
       else
         bad(key, value, "command or direct");
+    } else if (key == "poll") {
+      if (value == "1" || value == "yes" || value == "true")
+        opts.poll = true;
+      else if (value == "0" || value == "no" || value == "false")
+        opts.poll = false;
+      else
+        bad(key, value, "1 or 0");
     } else if (key == "host_id") {
       opts.host_id = value;
     } else if (key == "secret_file") {
       opts.secret_file = value;
     } else {
       throw Error(std::errc::invalid_argument,
-                  fmt::format("unknown URL option '{}' (known: queues, qd, timeout, mode, host_id, secret_file)", key));
+                  fmt::format("unknown URL option '{}' (known: queues, qd, timeout, mode, poll, host_id, secret_file)", key));
     }
   }
   if (opts.queues < 1 || opts.queues > kMaxQueues)

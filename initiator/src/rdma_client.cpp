@@ -78,7 +78,10 @@ std::string peer_name(const Url& url) {
 std::unique_ptr<Client> RdmaClient::open(const Url& url, const ClientOptions& opts) {
   std::unique_ptr<RdmaClient> c(new RdmaClient(url, opts));
   c->connect();
-  for (auto& q : c->queues_) q->set_quiet(false);
+  for (auto& q : c->queues_) {
+    q->set_quiet(false);
+    q->set_poll(c->opts_.poll);
+  }
   c->work_.emplace(c->io_.get_executor());
   c->arm_ticker();
   c->io_.restart();

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -284,21 +285,76 @@ void Queue::watch_cq() {
     unsigned events = 0;
     while (ibv_get_cq_event(comp_.get(), &cq, &ctx) == 0) ++events;  // EAGAIN: drained
     if (events) ibv_ack_cq_events(cq_.get(), events);
-    // Re-arm before polling, so a completion that lands meanwhile signals again.
-    ibv_req_notify_cq(cq_.get(), 0);
-    drain_cq();
+    if (poll_ && state_ == State::connected) {
+      // The event disarmed the CQ: spin from here; spin() re-arms when it stops.
+      if (drain_cq() > 0) last_activity_ = Clock::now();
+      start_spin();
+    } else {
+      rearm_and_drain();
+    }
     if (state_ != State::dead) watch_cq();
   });
 }
 
-void Queue::drain_cq() {
+// Handles what is there first (posting is what the peer waits for), then
+// re-arms and polls once more for what landed before the arming.
+void Queue::rearm_and_drain() {
+  drain_cq();
+  if (state_ == State::dead) return;
+  ibv_req_notify_cq(cq_.get(), 0);
+  drain_cq();
+}
+
+int Queue::drain_cq() {
   std::array<ibv_wc, 32> wcs;
+  int total = 0;
   for (;;) {
     int n = ibv_poll_cq(cq_.get(), static_cast<int>(wcs.size()), wcs.data());
-    if (n <= 0) return;
+    if (n <= 0) return total;
+    total += n;
     for (int k = 0; k < n; ++k) on_wc(wcs[static_cast<size_t>(k)]);
-    if (state_ == State::dead) return;
-    if (n < static_cast<int>(wcs.size())) return;
+    if (state_ == State::dead) return total;
+    if (n < static_cast<int>(wcs.size())) return total;
+  }
+}
+
+// Poll mode spins this long after the last post or completion while
+// requests are in flight (a slow target then costs a wakeup, not a core),
+// and this long once idle (room for the caller's next request).
+constexpr auto kSpinBusy = std::chrono::milliseconds(2);
+constexpr auto kSpinIdle = std::chrono::microseconds(200);
+
+void Queue::start_spin() {
+  if (spinning_ || state_ != State::connected) return;
+  spinning_ = true;
+  asio::post(io_, [this] { spin(); });
+}
+
+// One pass over the CQ per handler, so submissions (posted pumps), timers
+// and the other queues run in between: spinning never holds up new work.
+void Queue::spin() {
+  if (state_ != State::connected) {
+    spinning_ = false;  // the I/O thread may run out of work and end
+    return;
+  }
+  auto now = Clock::now();
+  if (drain_cq() > 0) last_activity_ = now;
+  if (state_ != State::connected) {
+    spinning_ = false;
+    return;
+  }
+  auto window = idle() ? std::chrono::duration_cast<Clock::duration>(kSpinIdle)
+                       : std::chrono::duration_cast<Clock::duration>(kSpinBusy);
+  if (now - last_activity_ < window) {
+    asio::post(io_, [this] { spin(); });
+    return;
+  }
+  // Going to sleep: arm, then catch what landed before the arming.
+  spinning_ = false;
+  ibv_req_notify_cq(cq_.get(), 0);
+  if (drain_cq() > 0 && state_ == State::connected) {
+    last_activity_ = Clock::now();
+    start_spin();
   }
 }
 
@@ -427,6 +483,10 @@ void Queue::post(Request&& r, Clock::time_point deadline) {
   s.deadline = deadline;
   s.send_done = s.rsp_done = s.holds_read = s.bounced = false;
   s.result = {};
+  if (poll_) {
+    last_activity_ = Clock::now();
+    start_spin();
+  }
   bool data = s.req.opcode == RDMABLK_OP_READ || s.req.opcode == RDMABLK_OP_WRITE;
   bool direct = lim_.direct && data && (s.req.opcode == RDMABLK_OP_WRITE || max_read_credits_ > 0);
   if (direct)

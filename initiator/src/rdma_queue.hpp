@@ -101,6 +101,8 @@ class Queue {
   // Until the client is open its failures reach the caller as the thrown
   // error; afterwards they are logged as warnings too.
   void set_quiet(bool quiet) { quiet_ = quiet; }
+  // Poll mode: spin on the CQ while requests are in flight (see spin()).
+  void set_poll(bool poll) { poll_ = poll; }
 
   bool alive() const { return state_ == State::connected; }
   bool has_free_slot() const { return !free_.empty(); }
@@ -154,7 +156,10 @@ class Queue {
   void on_cm_event(rdma_cm_event_type type, int status, std::span<const std::byte> pdata);
   void create_qp();
   void watch_cq();
-  void drain_cq();
+  int drain_cq();  // completions handled
+  void rearm_and_drain();
+  void start_spin();
+  void spin();
   void on_wc(const ibv_wc& wc);
   void on_recv(const ibv_wc& wc, uint32_t index);
   void post_recv(uint32_t index);
@@ -176,6 +181,9 @@ class Queue {
   std::chrono::milliseconds timeout_;
   State state_ = State::idle;
   bool quiet_ = true;
+  bool poll_ = false;
+  bool spinning_ = false;  // poll mode: a spin() pass is posted; the CQ is not armed meanwhile
+  Clock::time_point last_activity_;  // poll mode: last post or completion
   std::optional<Error> setup_error_;
   rdmablk_cm_req req_{};
   uint16_t depth_ = 0;       // asked for; slots and receives
