@@ -30,8 +30,8 @@ static enum blk_eh_timer_return rdmablk_timeout(struct request *rq)
 
 	pr_warn("rdmablk%d: request tag %d timed out\n", dev->index, rq->tag);
 	rdmablk_error(dev, "I/O timeout");
-	/* recovery fails every request in flight, this one included */
-	if (READ_ONCE(dev->state) == RDMABLK_DEV_DEAD)
+	/* recovery takes back every request in flight, this one included */
+	if (READ_ONCE(dev->state) != RDMABLK_DEV_DELETING)
 		queue_work(rdmablk_wq, &dev->err_work);
 	return BLK_EH_RESET_TIMER;
 }
@@ -128,11 +128,15 @@ static void rdmablk_set_state(struct rdmablk_dev *dev,
 /* Tears down a device that was added to the system; it is off the idr. */
 static void rdmablk_destroy(struct rdmablk_dev *dev)
 {
+	/* no more reconnects; I/O held back for one fails now */
+	rdmablk_mark_removing(dev);
+	rdmablk_recovery_release(dev);
 	/* I/O in flight finishes (or fails through recovery) first */
 	del_gendisk(dev->disk);
 	rdmablk_set_state(dev, RDMABLK_DEV_DELETING);
 	cancel_delayed_work_sync(&dev->ka_work);
 	cancel_work_sync(&dev->err_work);
+	cancel_delayed_work_sync(&dev->reconnect_work);
 	rdmablk_stop_queues(dev);
 	blk_mq_free_tag_set(&dev->tag_set);
 	put_disk(dev->disk);
@@ -155,6 +159,8 @@ int rdmablk_map(struct rdmablk_ctl_map *p)
 	dev->params = *p;
 	INIT_WORK(&dev->err_work, rdmablk_err_work);
 	INIT_DELAYED_WORK(&dev->ka_work, rdmablk_ka_work);
+	INIT_DELAYED_WORK(&dev->reconnect_work, rdmablk_reconnect_work);
+	mutex_init(&dev->recovery_mutex);
 	init_completion(&dev->icmd_done);
 	if (p->family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&dev->addr;
@@ -243,6 +249,9 @@ static void rdmablk_fill_info(struct rdmablk_dev *dev,
 	case RDMABLK_DEV_LIVE:
 		info->state = RDMABLK_CTL_STATE_LIVE;
 		break;
+	case RDMABLK_DEV_RECONNECTING:
+		info->state = RDMABLK_CTL_STATE_RECONNECTING;
+		break;
 	case RDMABLK_DEV_DELETING:
 		info->state = RDMABLK_CTL_STATE_DELETING;
 		break;
@@ -326,6 +335,7 @@ void rdmablk_remove_ibdev(struct ib_device *ibdev)
 	}
 	mutex_unlock(&rdmablk_mutex);
 	list_for_each_entry_safe(dev, next, &victims, rm_entry) {
+		rdmablk_mark_removing(dev);
 		if (ibdev) {
 			/* fail I/O at once instead of waiting for timeouts */
 			rdmablk_error(dev, "RDMA device removed");

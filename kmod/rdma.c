@@ -64,17 +64,39 @@ void rdmablk_error(struct rdmablk_dev *dev, const char *why)
 {
 	unsigned long flags;
 	bool first = false;
+	int tmo;
 
 	spin_lock_irqsave(&dev->lock, flags);
 	if (dev->state == RDMABLK_DEV_LIVE) {
-		dev->state = RDMABLK_DEV_DEAD;
 		first = true;
+		if (dev->removing) {
+			dev->state = RDMABLK_DEV_DEAD;
+		} else {
+			dev->state = RDMABLK_DEV_RECONNECTING;
+			tmo = dev->params.ctrl_loss_tmo ?:
+			      RDMABLK_CTL_DEFAULT_CTRL_LOSS_TMO;
+			dev->loss_deadline = tmo < 0 ? 0 : jiffies + tmo * HZ;
+		}
 	}
 	spin_unlock_irqrestore(&dev->lock, flags);
 	if (first) {
-		pr_err("rdmablk%d: %s; failing I/O\n", dev->index, why);
+		pr_err("rdmablk%d: %s; %s\n", dev->index, why,
+		       dev->state == RDMABLK_DEV_DEAD ? "failing I/O" :
+		       "reconnecting");
 		queue_work(rdmablk_wq, &dev->err_work);
 	}
+}
+
+/* Unmap or device removal: a lost connection is not retried any more. */
+void rdmablk_mark_removing(struct rdmablk_dev *dev)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&dev->lock, flags);
+	dev->removing = true;
+	if (dev->state == RDMABLK_DEV_RECONNECTING)
+		dev->state = RDMABLK_DEV_DEAD;
+	spin_unlock_irqrestore(&dev->lock, flags);
 }
 
 static void rdmablk_wc_error(struct rdmablk_queue *q, struct ib_wc *wc,
@@ -407,6 +429,7 @@ static int rdmablk_cm_established(struct rdmablk_queue *q,
 	int st;
 
 	set_bit(RDMABLK_Q_CONNECTED, &q->flags);
+	set_bit(RDMABLK_Q_DRAIN, &q->flags);
 	st = rdmablk_check_cm_rep(data, len, q->qid, q->want_depth);
 	if (st) {
 		pr_err("rdmablk%d: queue %u: bad accept from target: %s\n",
@@ -496,7 +519,8 @@ static void rdmablk_stop_queue(struct rdmablk_queue *q)
 	clear_bit(RDMABLK_Q_LIVE, &q->flags);
 	if (test_and_clear_bit(RDMABLK_Q_CONNECTED, &q->flags))
 		rdma_disconnect(q->cm_id);
-	if (q->qp)
+	/* a QP that never connected has nothing in flight to wait for */
+	if (q->qp && test_and_clear_bit(RDMABLK_Q_DRAIN, &q->flags))
 		ib_drain_qp(q->qp);
 }
 
@@ -511,6 +535,11 @@ static void rdmablk_free_queue(struct rdmablk_queue *q)
 		rdma_destroy_qp(q->cm_id);
 		q->qp = NULL;
 	}
+	/* no completion can run once the CQ is gone: then free the buffers */
+	if (q->cq) {
+		ib_free_cq(q->cq);
+		q->cq = NULL;
+	}
 	for (i = 0; i < q->nr_rsps; i++) {
 		ib_dma_unmap_single(q->dev->ibdev, q->rsps[i].dma,
 				    RDMABLK_MAX_RECV_SIZE, DMA_FROM_DEVICE);
@@ -519,10 +548,6 @@ static void rdmablk_free_queue(struct rdmablk_queue *q)
 	kfree(q->rsps);
 	q->rsps = NULL;
 	q->nr_rsps = 0;
-	if (q->cq) {
-		ib_free_cq(q->cq);
-		q->cq = NULL;
-	}
 	rdma_destroy_id(q->cm_id);
 	q->cm_id = NULL;
 }
@@ -535,6 +560,8 @@ static int rdmablk_connect_queue(struct rdmablk_dev *dev, u16 qid, u16 depth)
 	q->dev = dev;
 	q->qid = qid;
 	q->want_depth = depth;
+	q->cm_error = 0;
+	q->cm_status = 0;
 	init_completion(&q->cm_done);
 	q->cm_id = rdma_create_id(&init_net, rdmablk_cm_handler, q,
 				  RDMA_PS_TCP, IB_QPT_RC);
@@ -799,6 +826,8 @@ int rdmablk_connect_all(struct rdmablk_dev *dev)
 		dev->icmd_dma = 0;
 		return -ENOMEM;
 	}
+	dev->want_queues = want_q;
+	dev->want_depth = want_qd;
 	ret = rdmablk_login(dev, want_q, want_qd);
 	if (ret)
 		return ret;
@@ -863,7 +892,8 @@ void rdmablk_exit_request(struct blk_mq_tag_set *set, struct request *rq,
 
 	if (!req->cmd)
 		return;
-	ib_dereg_mr(req->mr);
+	if (req->mr)
+		ib_dereg_mr(req->mr);
 	ib_dma_unmap_single(dev->ibdev, req->cmd_dma, sizeof(*req->cmd),
 			    DMA_TO_DEVICE);
 	kfree(req->cmd);
@@ -877,6 +907,8 @@ static int rdmablk_map_data(struct rdmablk_dev *dev, struct request *rq,
 {
 	int nents, count, n;
 
+	if (!req->mr)	/* recovery could not replace it */
+		return -EIO;
 	sg_init_table(req->sgl, RDMABLK_MAX_PAGES);
 	nents = blk_rq_map_sg(rq->q, rq, req->sgl);
 	if (nents <= 0 || nents > RDMABLK_MAX_PAGES)
@@ -956,9 +988,16 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct ib_sge sge;
 	int ret;
 
-	if (READ_ONCE(dev->state) != RDMABLK_DEV_LIVE)
+	switch (READ_ONCE(dev->state)) {
+	case RDMABLK_DEV_LIVE:
+		break;
+	case RDMABLK_DEV_RECONNECTING:	/* recovery quiesces us soon */
+		return BLK_STS_RESOURCE;
+	default:
 		return BLK_STS_IOERR;
+	}
 	blk_mq_start_request(rq);
+	req->requeue = false;
 	req->status = BLK_STS_OK;
 	req->nents = 0;
 	req->mr_used = false;
@@ -1052,36 +1091,196 @@ void rdmablk_complete_rq(struct request *rq)
 				rq_dma_dir(rq));
 		req->nents = 0;
 	}
+	if (req->requeue) {
+		req->requeue = false;
+		blk_mq_requeue_request(rq, false);
+		return;
+	}
 	blk_mq_end_request(rq, req->status);
 }
 
+/* After the queues are drained: no completion runs concurrently. */
 static bool rdmablk_cancel_rq(struct request *rq, void *data)
 {
+	struct rdmablk_dev *dev = data;
 	struct rdmablk_req *req = blk_mq_rq_to_pdu(rq);
 
 	if (blk_mq_request_completed(rq))
 		return true;
 	atomic_set(&req->rsp_pending, 0);
+	if (req->mr_used) {
+		/* the key may still be valid: start over with a fresh MR */
+		ib_dereg_mr(req->mr);
+		req->mr = ib_alloc_mr(dev->pd, IB_MR_TYPE_MEM_REG,
+				      RDMABLK_MAX_PAGES);
+		if (IS_ERR(req->mr))
+			req->mr = NULL;
+		req->mr_used = false;
+	}
+	req->requeue = READ_ONCE(dev->state) == RDMABLK_DEV_RECONNECTING;
 	req->status = BLK_STS_IOERR;
 	blk_mq_complete_request(rq);
 	return true;
 }
 
+static void rdmablk_unquiesce(struct rdmablk_dev *dev)
+{
+	if (dev->quiesced) {
+		dev->quiesced = false;
+		blk_mq_unquiesce_queue(dev->disk->queue);
+		blk_mq_kick_requeue_list(dev->disk->queue);
+	}
+}
+
+static unsigned long rdmablk_reconnect_delay(struct rdmablk_dev *dev)
+{
+	return (dev->params.reconnect_delay ?:
+		RDMABLK_CTL_DEFAULT_RECONNECT_DELAY) * HZ;
+}
+
 /*
- * Error recovery: stop the queues so no completion runs any more, then
- * fail every request in flight. No reconnect yet: the device stays dead.
+ * Error recovery: stop the queues so no completion runs any more, then take
+ * back every request in flight: requeued while we reconnect, failed once
+ * the device is dead.
  */
 void rdmablk_err_work(struct work_struct *work)
 {
 	struct rdmablk_dev *dev = container_of(work, struct rdmablk_dev,
 					       err_work);
+	enum rdmablk_dev_state state;
 
+	mutex_lock(&dev->recovery_mutex);
 	if (READ_ONCE(dev->state) == RDMABLK_DEV_DELETING)
-		return;
+		goto out_unlock;
 	cancel_delayed_work_sync(&dev->ka_work);
-	blk_mq_quiesce_queue(dev->disk->queue);
+	if (!dev->quiesced) {
+		blk_mq_quiesce_queue(dev->disk->queue);
+		dev->quiesced = true;
+	}
 	rdmablk_stop_queues(dev);
-	blk_mq_tagset_busy_iter(&dev->tag_set, rdmablk_cancel_rq, NULL);
+	blk_mq_tagset_busy_iter(&dev->tag_set, rdmablk_cancel_rq, dev);
 	blk_mq_tagset_wait_completed_request(&dev->tag_set);
-	blk_mq_unquiesce_queue(dev->disk->queue);
+	state = READ_ONCE(dev->state);
+	if (state == RDMABLK_DEV_RECONNECTING)
+		queue_delayed_work(rdmablk_wq, &dev->reconnect_work,
+				   rdmablk_reconnect_delay(dev));
+	else
+		rdmablk_unquiesce(dev);	/* dead: fail whatever comes */
+out_unlock:
+	mutex_unlock(&dev->recovery_mutex);
+}
+
+/* A new session on fresh queues; the disk's geometry must not change. */
+static int rdmablk_reconnect(struct rdmablk_dev *dev)
+{
+	u64 size = dev->size;
+	u32 lbs = dev->lbs, max_io = dev->max_io_size;
+	u32 features = dev->features, eflags = dev->export_flags;
+	int nr_io = dev->nr_io_queues;
+	u16 depth = dev->io_depth;
+	int i, ret;
+
+	for (i = 0; i < dev->nr_queues; i++) {
+		rdmablk_free_queue(&dev->queues[i]);
+		dev->queues[i].flags = 0;
+	}
+	ret = rdmablk_connect_queue(dev, 0, dev->queues[0].want_depth);
+	if (ret)
+		goto out;
+	ret = -ENOSPC;
+	if (dev->queues[0].depth < 2)
+		goto out;
+	ret = rdmablk_login(dev, dev->want_queues, dev->want_depth);
+	if (ret)
+		goto out;
+	if (dev->size != size || dev->lbs != lbs || dev->max_io_size != max_io ||
+	    dev->features != features || dev->export_flags != eflags ||
+	    dev->nr_io_queues != nr_io || dev->io_depth < depth) {
+		pr_err("rdmablk%d: the export changed across the reconnect\n",
+		       dev->index);
+		ret = -ESTALE;
+		goto out;
+	}
+	for (i = 1; i <= nr_io; i++) {
+		ret = rdmablk_connect_queue(dev, i, dev->io_depth);
+		if (ret)
+			goto out;
+		ret = -ENOSPC;
+		if (dev->queues[i].depth < depth)
+			goto out;
+	}
+	if (!nr_io && dev->queues[0].depth - 1 < depth)
+		goto out;
+	ret = 0;
+out:
+	dev->size = size;
+	dev->lbs = lbs;
+	dev->max_io_size = max_io;
+	dev->features = features;
+	dev->export_flags = eflags;
+	dev->nr_io_queues = nr_io;
+	dev->io_depth = depth;
+	return ret;
+}
+
+void rdmablk_reconnect_work(struct work_struct *work)
+{
+	struct rdmablk_dev *dev = container_of(to_delayed_work(work),
+					       struct rdmablk_dev,
+					       reconnect_work);
+	unsigned long flags;
+	bool live = false, dead = false;
+	int i, ret;
+
+	mutex_lock(&dev->recovery_mutex);
+	if (READ_ONCE(dev->state) != RDMABLK_DEV_RECONNECTING)
+		goto out_unlock;
+	ret = rdmablk_reconnect(dev);
+
+	spin_lock_irqsave(&dev->lock, flags);
+	if (dev->state == RDMABLK_DEV_RECONNECTING) {
+		if (!ret) {
+			dev->state = RDMABLK_DEV_LIVE;
+			live = true;
+		} else if (ret == -ESTALE || (dev->loss_deadline &&
+			   time_after(jiffies, dev->loss_deadline))) {
+			dev->state = RDMABLK_DEV_DEAD;
+			dead = true;
+		}
+	}
+	spin_unlock_irqrestore(&dev->lock, flags);
+
+	if (live) {
+		for (i = 0; i <= dev->nr_io_queues; i++)
+			set_bit(RDMABLK_Q_LIVE, &dev->queues[i].flags);
+		pr_info("rdmablk%d: reconnected (session %llu)\n", dev->index,
+			dev->session_id);
+		rdmablk_unquiesce(dev);
+		queue_delayed_work(rdmablk_wq, &dev->ka_work,
+				   msecs_to_jiffies(RDMABLK_KEEPALIVE_INTERVAL_MS));
+	} else if (dead) {
+		pr_err("rdmablk%d: giving up reconnecting; failing I/O\n",
+		       dev->index);
+		rdmablk_stop_queues(dev);
+		rdmablk_unquiesce(dev);
+	} else if (READ_ONCE(dev->state) == RDMABLK_DEV_RECONNECTING) {
+		pr_info("rdmablk%d: reconnect failed (%d), retrying\n",
+			dev->index, ret);
+		rdmablk_stop_queues(dev);
+		queue_delayed_work(rdmablk_wq, &dev->reconnect_work,
+				   rdmablk_reconnect_delay(dev));
+	} else {
+		rdmablk_stop_queues(dev);	/* unmap took over */
+	}
+out_unlock:
+	mutex_unlock(&dev->recovery_mutex);
+}
+
+/* Unmap: whatever recovery holds back is failed now (the device is dead). */
+void rdmablk_recovery_release(struct rdmablk_dev *dev)
+{
+	mutex_lock(&dev->recovery_mutex);
+	cancel_delayed_work(&dev->reconnect_work);
+	rdmablk_unquiesce(dev);
+	mutex_unlock(&dev->recovery_mutex);
 }

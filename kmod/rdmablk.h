@@ -12,6 +12,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/completion.h>
+#include <linux/mutex.h>
 #include <linux/socket.h>
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
@@ -36,7 +37,8 @@
 enum rdmablk_dev_state {
 	RDMABLK_DEV_CONNECTING,	/* map in progress */
 	RDMABLK_DEV_LIVE,	/* I/O flows */
-	RDMABLK_DEV_DEAD,	/* connection lost: I/O fails */
+	RDMABLK_DEV_RECONNECTING, /* connection lost: I/O waits, we retry */
+	RDMABLK_DEV_DEAD,	/* gave up (ctrl_loss_tmo): I/O fails */
 	RDMABLK_DEV_DELETING,	/* unmap in progress */
 };
 
@@ -51,6 +53,7 @@ struct rdmablk_rsp_buf {
 enum {
 	RDMABLK_Q_CONNECTED,	/* established; disconnect + drain on teardown */
 	RDMABLK_Q_LIVE,		/* error events lead to recovery */
+	RDMABLK_Q_DRAIN,	/* was connected: drain before destroying */
 };
 
 /* One rdma_cm id and RC QP: queue 0 (login, keepalive) or an I/O queue. */
@@ -82,6 +85,7 @@ struct rdmablk_req {
 	u64 cmd_dma;
 	struct ib_mr *mr;
 	bool mr_used;		/* the MR was registered for this request */
+	bool requeue;		/* cancelled by recovery: requeue, not fail */
 	int nents;		/* mapped sg entries, 0 if none */
 	atomic_t ref;		/* completion events still to come */
 	atomic_t rsp_pending;	/* 1 while a response is expected */
@@ -92,7 +96,8 @@ struct rdmablk_req {
 struct rdmablk_dev {
 	int index;
 	enum rdmablk_dev_state state;
-	spinlock_t lock;	/* state */
+	spinlock_t lock;	/* state, removing, ipending */
+	bool removing;		/* unmap or device removal: no reconnect */
 	struct list_head rm_entry;	/* rdmablk_remove_ibdev() */
 
 	/* What was mapped (validated copy of struct rdmablk_ctl_map). */
@@ -131,6 +136,11 @@ struct rdmablk_dev {
 	struct delayed_work ka_work;
 
 	struct work_struct err_work;
+	struct delayed_work reconnect_work;
+	struct mutex recovery_mutex;	/* err_work, reconnect_work, unmap */
+	bool quiesced;			/* by recovery; under recovery_mutex */
+	unsigned long loss_deadline;	/* jiffies: give up reconnecting */
+	u16 want_queues, want_depth;	/* asked for at the first login */
 
 	struct blk_mq_tag_set tag_set;
 	bool tag_set_alloced;
@@ -153,6 +163,9 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 void rdmablk_complete_rq(struct request *rq);
 void rdmablk_ka_work(struct work_struct *work);
 void rdmablk_err_work(struct work_struct *work);
+void rdmablk_reconnect_work(struct work_struct *work);
+void rdmablk_mark_removing(struct rdmablk_dev *dev);
+void rdmablk_recovery_release(struct rdmablk_dev *dev);
 int rdmablk_rdma_init(void);
 void rdmablk_rdma_exit(void);
 

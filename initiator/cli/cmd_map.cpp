@@ -277,10 +277,10 @@ int run_list(bool json) {
     fmt::print("no devices\n");
     return 0;
   }
-  fmt::print("{:<16} {:<8} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4}\n", "DEVICE", "STATE", "TARGET", "EXPORT", "SIZE",
+  fmt::print("{:<16} {:<12} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4}\n", "DEVICE", "STATE", "TARGET", "EXPORT", "SIZE",
              "MODE", "QUEUES", "QD");
   for (const auto& i : infos)
-    fmt::print("{:<16} {:<8} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4}\n", fmt::format("/dev/rdmablk{}", i.index),
+    fmt::print("{:<16} {:<12} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4}\n", fmt::format("/dev/rdmablk{}", i.index),
                state_str(i.state), addr_str(i.family, i.addr, i.port), field_str(i.export_name, sizeof i.export_name),
                format_size(i.size), i.mode == RDMABLK_CTL_MODE_DIRECT ? "direct" : "command", i.nr_queues,
                i.queue_depth);
