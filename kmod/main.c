@@ -105,7 +105,7 @@ static int rdmablk_alloc_disk(struct rdmablk_dev *dev)
 		blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 	set_capacity(disk, dev->size >> SECTOR_SHIFT);
 	set_disk_ro(disk, (dev->export_flags & RDMABLK_EXPORT_F_READ_ONLY) ||
-			  (dev->params.flags & RDMABLK_CTL_F_READ_ONLY));
+		    (dev->params.flags & RDMABLK_CTL_F_READ_ONLY));
 	dev->disk = disk;
 	return 0;
 
