@@ -29,6 +29,38 @@ expect_fail() {
   echo "ok: $what: exit $rc: $(head -n 1 "$WORK/err")"
 }
 
+# stress URL MODE QD QUEUES SPAN BYTES: rdmablk-stress on URL (an export,
+# maybe with ?options); fails the case unless every byte compares equal.
+stress() {
+  local url=$1 mode=$2 qd=$3 queues=$4 span=$5 bytes=$6
+  echo "== ${url##*/} $mode qd $qd queues $queues span $span bytes $bytes"
+  timeout 300 "$STRESS" "$url" --mode "$mode" --qd "$qd" --queues "$queues" --span "$span" --bytes "$bytes" \
+    --seed "$qd$queues" >"$WORK/out" 2>&1 || { cat "$WORK/out" >&2; fail "${url##*/} $mode qd $qd queues $queues"; }
+  grep -E 'wrote|OK' "$WORK/out"
+}
+
+# expect_timeout_when_frozen URL: a bench on URL (with ?timeout=3000) must
+# fail with a timeout within 20 s of SIGSTOP to the target $t_PID: a stopped
+# process's QPs live on in the kernel (rxe even answers direct mode's RDMA
+# READ/WRITE without it), but nobody answers a command, as with a hung or
+# unreachable target.
+expect_timeout_when_frozen() {
+  local url=$1 start rc=0 took bpid
+  start=$(date +%s)
+  timeout 120 "$CLI" bench "$url" --rw randread --bs 4k --qd 8 --time 60 >"$WORK/bench.out" 2>&1 &
+  bpid=$!
+  sleep 3
+  kill -STOP "$t_PID"
+  wait "$bpid" || rc=$?
+  took=$(( $(date +%s) - start - 3 ))
+  kill -CONT "$t_PID"
+  tail -n 3 "$WORK/bench.out"
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "frozen target: bench exit $rc"
+  [ "$took" -le 20 ] || fail "frozen target: errors took ${took}s (timeout 3 s)"
+  grep -qi 'timed out\|timeout' "$WORK/bench.out" || fail "frozen target: no timeout reported"
+  echo "ok: frozen target: bench failed (exit $rc) ${took}s after SIGSTOP"
+}
+
 # Kernel trouble after the case: no WARNING, BUG or hung task.
 check_dmesg() {
   if dmesg | grep -E 'WARNING:|BUG:|hung_task|blocked for more than|Oops' >&2; then

@@ -17,21 +17,14 @@ grep -q ram0 "$WORK/discover" && grep -q file0 "$WORK/discover" || fail "discove
 "$CLI" info "$t_URL/ram0?mode=direct" | tee "$WORK/info"
 grep -qi direct "$WORK/info" || fail "ram0 does not offer direct mode"
 
-stress() {  # stress EXPORT MODE QD QUEUES SPAN BYTES
-  local exp=$1 mode=$2 qd=$3 queues=$4 span=$5 bytes=$6
-  echo "== $exp $mode qd $qd queues $queues span $span bytes $bytes"
-  "$STRESS" "$t_URL/$exp" --mode "$mode" --qd "$qd" --queues "$queues" --span "$span" --bytes "$bytes" \
-    --seed "$qd$queues" >"$WORK/out" 2>&1 || { cat "$WORK/out" >&2; fail "$exp $mode qd $qd queues $queues"; }
-  grep -E 'wrote|OK' "$WORK/out"
-}
 for mode in command direct; do
   # 16+16 + 64+64 + 96+96 = 352 MiB written, 176 MiB read per mode.
-  stress ram0 "$mode" 1 1 16M 16M
-  stress ram0 "$mode" 16 2 64M 64M
-  stress ram0 "$mode" 64 4 96M 96M
+  stress "$t_URL/ram0" "$mode" 1 1 16M 16M
+  stress "$t_URL/ram0" "$mode" 16 2 64M 64M
+  stress "$t_URL/ram0" "$mode" 64 4 96M 96M
 done
 # A file export (bounce buffers, io_uring) in command mode.
-stress file0 command 32 2 64M 64M
+stress "$t_URL/file0" command 32 2 64M 64M
 
 echo "== CLI round trips over RDMA"
 random_file "$WORK/in.bin" 24
