@@ -147,7 +147,9 @@ def main():
     print("| ratio | value | goal |")
     print("|---|---|---|")
     for name, value, goal in rows:
-        print(f"| {name} | {value:.2f}x | {verdict(value, goal) if goal != '-' else '-'} |")
+        # Three decimals where two would round onto the goal and hide which side it is on.
+        shown = f"{value:.3f}" if goal != "-" and f"{value:.2f}" == f"{float(goal.split()[1]):.2f}" else f"{value:.2f}"
+        print(f"| {name} | {shown}x | {verdict(value, goal) if goal != '-' else '-'} |")
 
 
 if __name__ == "__main__":
