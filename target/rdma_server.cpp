@@ -66,7 +66,8 @@ RdmaServer::RdmaServer(asio::io_context& control, WorkerPool& workers, const Exp
       workers_(workers),
       exports_(exports),
       options_(options),
-      pools_(workers.all().size()) {
+      pools_(workers.all().size()),
+      maintenance_timer_(control) {
   // Queue 0 must hold a LOGIN after its capsule.
   options_.limits.max_inline = std::clamp<uint32_t>(options_.limits.max_inline, sizeof(rdmablk_login_req),
                                                     RDMABLK_MAX_INLINE_SIZE);
@@ -153,25 +154,17 @@ uint16_t RdmaServer::listen(const std::string& address, uint16_t port) {
   }
   if (devices_.empty()) throw std::system_error(ENODEV, std::generic_category(), "no usable RDMA device");
 
-  auto try_bind = [&](const asio::ip::address& a) -> int {
-    rdma_cm_id* id = nullptr;
-    if (rdma_create_id(channel_.get(), &id, nullptr, RDMA_PS_TCP) != 0) return errno;
-    verbs::CmId owner(id);
-    sockaddr_storage ss = make_sockaddr(a, port);
-    if (rdma_bind_addr(id, reinterpret_cast<sockaddr*>(&ss)) != 0) return errno;
-    if (rdma_listen(id, 128) != 0) return errno;
-    listen_id_ = std::move(owner);
-    return 0;
-  };
-  int err = try_bind(addr);
+  int err = bind_listener(addr, port);
   if (err && addr.is_v6() && addr.is_unspecified()) {
     spdlog::debug("rdma: cannot listen on [::]:{} ({}), trying 0.0.0.0", port, std::strerror(err));
     addr = asio::ip::address_v4::any();
-    err = try_bind(addr);
+    err = bind_listener(addr, port);
   }
   if (err)
     throw std::system_error(err, std::generic_category(), fmt::format("rdma: cannot listen on {} port {}", address, port));
   const uint16_t bound = ntohs(rdma_get_src_port(listen_id_.get()));
+  listen_addr_ = addr;
+  listen_port_ = bound;
 
   for (const auto& e : exports_.all()) {
     if (!e->needs_secret()) continue;
@@ -188,6 +181,17 @@ uint16_t RdmaServer::listen(const std::string& address, uint16_t port) {
   spdlog::info("rdma: listening on {} (devices: {})", endpoint_name(addr, bound), fmt::join(names, ", "));
   channel_fd_ = std::make_unique<asio::posix::stream_descriptor>(control_, channel_->fd);
   return bound;
+}
+
+int RdmaServer::bind_listener(const asio::ip::address& addr, uint16_t port) {
+  rdma_cm_id* id = nullptr;
+  if (rdma_create_id(channel_.get(), &id, nullptr, RDMA_PS_TCP) != 0) return errno;
+  verbs::CmId owner(id);
+  sockaddr_storage ss = make_sockaddr(addr, port);
+  if (rdma_bind_addr(id, reinterpret_cast<sockaddr*>(&ss)) != 0) return errno;
+  if (rdma_listen(id, 128) != 0) return errno;
+  listen_id_ = std::move(owner);
+  return 0;
 }
 
 void RdmaServer::start() { watch_channel(); }
@@ -228,12 +232,12 @@ void RdmaServer::on_channel_readable() {
       break;
     }
     rdma_cm_id* destroy = nullptr;
+    ibv_context* removed = nullptr;  // a device going away
     try {
       if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
         destroy = on_connect_request(*ev);
       } else if (ev->id == listen_id_.get()) {
-        if (ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL)
-          spdlog::error("rdma: the listening device was removed; no new RDMA connections");
+        if (ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL) removed = ev->id->verbs;
       } else if (auto it = conns_.find(ev->id); it != conns_.end()) {
         RdmaQueue& q = *it->second;
         switch (ev->event) {
@@ -243,10 +247,12 @@ void RdmaServer::on_channel_readable() {
           case RDMA_CM_EVENT_DISCONNECTED:
             q.close("initiator disconnected");
             break;
+          case RDMA_CM_EVENT_DEVICE_REMOVAL:
+            removed = ev->id->verbs;  // every queue on it closes below
+            break;
           case RDMA_CM_EVENT_REJECTED:
           case RDMA_CM_EVENT_CONNECT_ERROR:
           case RDMA_CM_EVENT_UNREACHABLE:
-          case RDMA_CM_EVENT_DEVICE_REMOVAL:
             q.close(fmt::format("{} (status {})", rdma_event_str(ev->event), ev->status));
             break;
           default:
@@ -259,8 +265,116 @@ void RdmaServer::on_channel_readable() {
     rdma_ack_cm_event(ev);
     // Only after the ack: rdma_destroy_id waits for its events to be acked.
     if (destroy) rdma_destroy_id(destroy);
+    if (removed) device_removed(removed);
   }
   watch_channel();
+}
+
+// --- Device removal ----------------------------------------------------------------
+
+void RdmaServer::device_removed(ibv_context* ctx) {
+  if (removing_.count(ctx)) return;  // one event per id: the first one acts
+  Removal& r = removing_[ctx];
+  auto dev = devices_.find(ctx);
+  r.name = dev != devices_.end() ? dev->second->name : std::string(ibv_get_device_name(ctx->device));
+  for (auto& [id, q] : conns_) {
+    if (id->verbs != ctx) continue;
+    q->close(fmt::format("RDMA device {} removed", r.name));
+    ++r.queues;
+  }
+  // The event was acknowledged, so the id can go (rdma_get_cm_event(3)).
+  std::string listener;
+  if (listen_id_ && listen_id_->verbs == ctx) {
+    listen_id_.reset();
+    r.listener = true;
+    relisten_ = !stopping_;
+    listener = fmt::format(" and the listener on {}", endpoint_name(listen_addr_, listen_port_));
+  }
+  spdlog::error("rdma: device {} removed: closing its {} queue(s){} and releasing everything registered on it; "
+                "NBD{} keep{} serving{}",
+                r.name, r.queues, listener, devices_.size() > 1 ? " and the other RDMA devices" : "",
+                devices_.size() > 1 ? "" : "s",
+                r.listener && relisten_ ? "; the RDMA listener is retried every few seconds" : "");
+  if (relisten_) schedule_maintenance();
+  maybe_release(ctx);
+}
+
+void RdmaServer::maybe_release(ibv_context* ctx) {
+  auto it = removing_.find(ctx);
+  if (it == removing_.end() || it->second.releasing) return;
+  for (auto& [id, q] : conns_)
+    if (id->verbs == ctx) return;  // queue_finished() calls again
+  it->second.releasing = true;
+  // Bounce pools belong to their worker's thread: each drops its own, then
+  // reports back here; the last report frees the rest.
+  auto pending = std::make_shared<size_t>(workers_.all().size());
+  for (auto& w : workers_.all()) {
+    asio::post(w->context(), [this, ctx, pending, i = w->index()] {
+      pools_[i].erase(ctx);
+      asio::post(control_, [this, ctx, pending] {
+        if (--*pending == 0) finish_release(ctx);
+      });
+    });
+  }
+  if (*pending == 0) finish_release(ctx);
+}
+
+void RdmaServer::finish_release(ibv_context* ctx) {
+  auto it = removing_.find(ctx);
+  if (it == removing_.end()) return;
+  size_t regions = 0;
+  if (auto d = devices_.find(ctx); d != devices_.end()) {
+    regions = d->second->regions.size();
+    devices_.erase(d);  // export MRs, then the PD
+  }
+  std::vector<std::string> left;
+  for (const auto& [c, d] : devices_) left.push_back(d->name);
+  std::sort(left.begin(), left.end());
+  spdlog::info("rdma: device {} released ({} queue(s) closed, {} export registration(s), bounce buffers, PD); "
+               "RDMA devices in use: {}",
+               it->second.name, it->second.queues, regions, left.empty() ? "none" : fmt::format("{}", fmt::join(left, ", ")));
+  removing_.erase(it);
+  // librdmacm holds the device open until its device list notices the
+  // removal; the kernel may unlist it a little after the event.
+  sync_ticks_ = 10;
+  sync_librdmacm_devices();
+  schedule_maintenance();
+}
+
+void RdmaServer::sync_librdmacm_devices() {
+  int count = 0;
+  if (ibv_context** list = rdma_get_devices(&count)) rdma_free_devices(list);
+}
+
+void RdmaServer::schedule_maintenance() {
+  if (maintenance_scheduled_ || stopping_) return;
+  maintenance_scheduled_ = true;
+  maintenance_timer_.expires_after(std::chrono::seconds(2));
+  maintenance_timer_.async_wait([this](const error_code& ec) {
+    maintenance_scheduled_ = false;
+    if (!ec) on_maintenance();
+  });
+}
+
+void RdmaServer::on_maintenance() {
+  if (stopping_) return;
+  if (sync_ticks_ > 0 && removing_.empty()) {
+    --sync_ticks_;
+    sync_librdmacm_devices();
+  }
+  if (relisten_ && !listen_id_) {
+    int err = bind_listener(listen_addr_, listen_port_);
+    if (err == 0) {
+      relisten_ = false;
+      ibv_context* ctx = listen_id_->verbs;
+      spdlog::info("rdma: listening again on {}{}", endpoint_name(listen_addr_, listen_port_),
+                   ctx ? fmt::format(" (device {})", ibv_get_device_name(ctx->device)) : std::string());
+    } else {
+      spdlog::debug("rdma: cannot listen on {} yet: {}", endpoint_name(listen_addr_, listen_port_),
+                    std::strerror(err));
+    }
+  }
+  if (sync_ticks_ > 0 || (relisten_ && !listen_id_)) schedule_maintenance();
 }
 
 void RdmaServer::reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why) {
@@ -295,6 +409,10 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
   const std::string what = fmt::format("queue {}", qid);
   if (stopping_) {
     reject(id, RDMABLK_S_SHUTTING_DOWN, who, what);
+    return id;
+  }
+  if (removing_.count(id->verbs)) {
+    reject(id, RDMABLK_S_NO_RESOURCES, who, what + ": device being removed");
     return id;
   }
   RdmaDevice* dev = device_for(id->verbs);
@@ -458,9 +576,11 @@ void RdmaServer::queue_finished(std::shared_ptr<RdmaQueue> q) {
       if (q->qid() < s->queues.size() && s->queues[q->qid()].lock() == q) s->queues[q->qid()].reset();
     }
     rdma_cm_id* id = q->id();
+    ibv_context* ctx = id->verbs;
     q->destroy_verbs();
     conns_.erase(id);
     rdma_destroy_id(id);
+    maybe_release(ctx);
     maybe_drained();
   });
 }
@@ -468,6 +588,8 @@ void RdmaServer::queue_finished(std::shared_ptr<RdmaQueue> q) {
 void RdmaServer::stop(std::function<void()> drained) {
   drained_ = std::move(drained);
   stopping_ = true;
+  relisten_ = false;
+  maintenance_timer_.cancel();
   listen_id_.reset();  // no new connections
   for (auto& [id, q] : conns_) q->stop();
   maybe_drained();

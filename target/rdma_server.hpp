@@ -8,6 +8,16 @@
 // join it with its id and ticket). Every rdma_cm call happens on the
 // control thread, so cm ids are never touched concurrently and are
 // destroyed outside event processing.
+//
+// Device removal (RDMA_CM_EVENT_DEVICE_REMOVAL on the listener or on any
+// connected id): every queue on the device closes, the listener bound to it
+// is destroyed, and once the last queue is gone each worker drops its bounce
+// pool for the device on its own thread, then the control thread
+// deregisters the exports and frees the PD and lets librdmacm close its
+// device context. Until then the kernel cannot finish removing a device
+// that cannot disassociate userspace (rxe). A listener lost that way is
+// bound again every few seconds, on the same address and port, until the
+// address has an RDMA device again.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,7 +31,9 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "export.hpp"
 #include "rdma_login.hpp"
@@ -132,6 +144,17 @@ class RdmaServer {
   void reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why);
   RdmaDevice* device_for(ibv_context* ctx);
   void maybe_drained();
+  // Binds and listens on addr:port; 0 or an errno.
+  int bind_listener(const boost::asio::ip::address& addr, uint16_t port);
+  // Device removal, control thread: close what lives on the device, then
+  // release it (device_removed -> maybe_release -> finish_release).
+  void device_removed(ibv_context* ctx);
+  void maybe_release(ibv_context* ctx);
+  void finish_release(ibv_context* ctx);
+  // librdmacm closes a removed device's context when it next syncs its list.
+  void sync_librdmacm_devices();
+  void schedule_maintenance();
+  void on_maintenance();
 
   boost::asio::io_context& control_;
   WorkerPool& workers_;
@@ -146,6 +169,20 @@ class RdmaServer {
 
   verbs::EventChannel channel_;
   verbs::CmId listen_id_;
+  boost::asio::ip::address listen_addr_;
+  uint16_t listen_port_ = 0;
+  bool relisten_ = false;  // the listener's device was removed: bind again
+  // Control thread: devices being removed, and what was closed on them.
+  struct Removal {
+    std::string name;
+    size_t queues = 0;
+    bool listener = false;
+    bool releasing = false;
+  };
+  std::unordered_map<ibv_context*, Removal> removing_;
+  unsigned sync_ticks_ = 0;  // more librdmacm device list syncs to do
+  bool maintenance_scheduled_ = false;
+  boost::asio::steady_timer maintenance_timer_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> channel_fd_;
 
   std::mutex sessions_mutex_;
