@@ -7,21 +7,8 @@
 # io_uring, fdatasync) gets a shorter run in command mode, then one with the
 # target killed (-9) and restarted mid-run: the driver reconnects, fio's
 # verification still passes. dmesg stays clean.
-source "$(dirname "$0")/../rdma-lib.sh"
+source "$(dirname "$0")/../kmod-lib.sh"
 require fio
-KO=${RDMABLK_BUILD_DIR:-$RDMABLK_SRC/build}/kmod/rdmablk.ko
-[ -f "$KO" ] || skip "no $KO: the module was not built (no kernel headers at build time)"
-
-kmod_cleanup() {
-  if [ -e /dev/rdmablk-control ]; then
-    "$CLI" unmap --all || true
-    rmmod rdmablk || true
-  fi
-  cleanup
-}
-trap kmod_cleanup EXIT
-
-insmod "$KO" || fail "insmod $KO"
 truncate -s 128M "$WORK/disk.img"
 start_rdma_target t --export ram0=ram:256M --export "file0=$WORK/disk.img"
 

@@ -5,25 +5,12 @@
 # 32 MiB random file and many small ones, sync, unmount, fsck -n clean,
 # remount and compare checksums; unmap, rmmod, dmesg clean. Also a refusal:
 # mapping an unknown export is one clear line and leaves no device behind.
-source "$(dirname "$0")/../rdma-lib.sh"
+source "$(dirname "$0")/../kmod-lib.sh"
 require mkfs.ext4 fsck.ext4 mount umount dd sha256sum
-KO=${RDMABLK_BUILD_DIR:-$RDMABLK_SRC/build}/kmod/rdmablk.ko
-[ -f "$KO" ] || skip "no $KO: the module was not built (no kernel headers at build time)"
 
 MNT=$WORK/mnt
 mkdir -p "$MNT"
-kmod_cleanup() {
-  mountpoint -q "$MNT" && umount "$MNT"
-  if [ -e /dev/rdmablk-control ]; then
-    "$CLI" unmap --all || true
-    rmmod rdmablk || true
-  fi
-  cleanup
-}
-trap kmod_cleanup EXIT
-
-insmod "$KO" || fail "insmod $KO"
-[ -c /dev/rdmablk-control ] || fail "no /dev/rdmablk-control after insmod"
+kmod_case_cleanup() { mountpoint -q "$MNT" && umount "$MNT"; }
 
 truncate -s 192M "$WORK/disk.img"
 start_rdma_target t --export ram0=ram:192M --export "file0=$WORK/disk.img"

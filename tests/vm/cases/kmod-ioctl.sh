@@ -2,12 +2,7 @@
 # The control device trusts nothing from userspace: each malformed ioctl on
 # /dev/rdmablk-control gets its documented errno (docs/kernel.md) and leaves
 # no device behind; a well-formed MAP/LIST/UNMAP round trip works.
-source "$(dirname "$0")/../rdma-lib.sh"
-require python3
-KO=${RDMABLK_BUILD_DIR:-$RDMABLK_SRC/build}/kmod/rdmablk.ko
-[ -f "$KO" ] || skip "no $KO: the module was not built (no kernel headers at build time)"
-trap '[ -e /dev/rdmablk-control ] && { "$CLI" unmap --all; rmmod rdmablk; }; cleanup' EXIT
-insmod "$KO" || fail "insmod"
+source "$(dirname "$0")/../kmod-lib.sh"
 start_rdma_target t --export ram0=ram:16M
 python3 - "$TARGET_LISTEN" "$t_RDMA_PORT" <<'PY' || fail "ioctl checks"
 import errno, fcntl, os, socket, struct, sys

@@ -4,18 +4,7 @@
 # stuck in D state), rmmod with an unopened device mapped (torn down),
 # `rdma link del` of the RDMA device under a mapped disk (the ib_client
 # remove hook deletes it); dmesg clean.
-source "$(dirname "$0")/../rdma-lib.sh"
-KO=${RDMABLK_BUILD_DIR:-$RDMABLK_SRC/build}/kmod/rdmablk.ko
-[ -f "$KO" ] || skip "no $KO: the module was not built (no kernel headers at build time)"
-kmod_cleanup() {
-  if [ -e /dev/rdmablk-control ]; then
-    "$CLI" unmap --all || true
-    rmmod rdmablk || true
-  fi
-  cleanup
-}
-trap kmod_cleanup EXIT
-insmod "$KO" || fail "insmod"
+source "$(dirname "$0")/../kmod-lib.sh"
 start_rdma_target t --export ram0=ram:64M
 
 echo "== unmap with I/O in flight"
