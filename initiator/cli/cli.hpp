@@ -52,5 +52,7 @@ std::vector<std::string> flag_names(const ExportInfo& e);
 
 // Client::open, with a bad URL or URL option reported as a UsageError.
 std::unique_ptr<Client> open_client(const std::string& url, const ClientOptions& opts);
+// Client::list_exports, with a bad URL or URL option reported as a UsageError.
+std::vector<ExportInfo> list_exports(const std::string& host_url, const ClientOptions& opts);
 
 }  // namespace rdmablk::cli

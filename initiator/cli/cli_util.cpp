@@ -50,4 +50,13 @@ std::unique_ptr<Client> open_client(const std::string& url, const ClientOptions&
   }
 }
 
+std::vector<ExportInfo> list_exports(const std::string& host_url, const ClientOptions& opts) {
+  try {
+    return Client::list_exports(host_url, opts);
+  } catch (const Error& e) {
+    if (e.code() == std::errc::invalid_argument) throw UsageError(e.what());
+    throw;
+  }
+}
+
 }  // namespace rdmablk::cli

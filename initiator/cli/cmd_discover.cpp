@@ -24,13 +24,7 @@ int run_discover(const DiscoverArgs& a) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  std::vector<ExportInfo> exports;
-  try {
-    exports = Client::list_exports(a.url, a.opts);
-  } catch (const Error& e) {
-    if (e.code() == std::errc::invalid_argument) throw UsageError(e.what());
-    throw;
-  }
+  std::vector<ExportInfo> exports = list_exports(a.url, a.opts);
   if (a.json) {
     auto list = nlohmann::json::array();
     for (const auto& e : exports)

@@ -67,13 +67,7 @@ int run_info(const InfoArgs& a) {
     throw UsageError(e.what());
   }
   if (a.list || url.export_name.empty()) {
-    std::vector<ExportInfo> exports;
-    try {
-      exports = Client::list_exports(a.url, a.opts);
-    } catch (const Error& e) {
-      if (e.code() == std::errc::invalid_argument) throw UsageError(e.what());
-      throw;
-    }
+    std::vector<ExportInfo> exports = list_exports(a.url, a.opts);
     if (a.json) {
       auto list = nlohmann::json::array();
       for (const auto& e : exports) list.push_back(to_json(e));
