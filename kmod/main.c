@@ -29,6 +29,7 @@ static enum blk_eh_timer_return rdmablk_timeout(struct request *rq)
 	struct rdmablk_dev *dev = req->queue->dev;
 
 	pr_warn("rdmablk%d: request tag %d timed out\n", dev->index, rq->tag);
+	atomic_long_inc(&dev->timeouts);
 	rdmablk_error(dev, "I/O timeout");
 	/* recovery takes back every request in flight, this one included */
 	if (READ_ONCE(dev->state) != RDMABLK_DEV_DELETING)
@@ -191,7 +192,7 @@ int rdmablk_map(struct rdmablk_ctl_map *p)
 	if (ret)
 		goto out_free_queues;
 	rdmablk_set_state(dev, RDMABLK_DEV_LIVE);
-	ret = add_disk(dev->disk);
+	ret = device_add_disk(NULL, dev->disk, rdmablk_attr_groups);
 	if (ret)
 		goto out_put_disk;
 	queue_delayed_work(rdmablk_wq, &dev->ka_work,
@@ -240,25 +241,26 @@ int rdmablk_unmap(u32 index)
 	return 0;
 }
 
+enum rdmablk_ctl_state rdmablk_ctl_state(enum rdmablk_dev_state state)
+{
+	switch (state) {
+	case RDMABLK_DEV_LIVE:
+		return RDMABLK_CTL_STATE_LIVE;
+	case RDMABLK_DEV_RECONNECTING:
+		return RDMABLK_CTL_STATE_RECONNECTING;
+	case RDMABLK_DEV_DELETING:
+		return RDMABLK_CTL_STATE_DELETING;
+	default:
+		return RDMABLK_CTL_STATE_DEAD;
+	}
+}
+
 static void rdmablk_fill_info(struct rdmablk_dev *dev,
 			      struct rdmablk_ctl_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->index = dev->index;
-	switch (READ_ONCE(dev->state)) {
-	case RDMABLK_DEV_LIVE:
-		info->state = RDMABLK_CTL_STATE_LIVE;
-		break;
-	case RDMABLK_DEV_RECONNECTING:
-		info->state = RDMABLK_CTL_STATE_RECONNECTING;
-		break;
-	case RDMABLK_DEV_DELETING:
-		info->state = RDMABLK_CTL_STATE_DELETING;
-		break;
-	default:
-		info->state = RDMABLK_CTL_STATE_DEAD;
-		break;
-	}
+	info->state = rdmablk_ctl_state(READ_ONCE(dev->state));
 	info->family = dev->params.family;
 	info->port = dev->params.port ?: RDMABLK_DEFAULT_RDMA_PORT;
 	info->mode = dev->params.mode;
@@ -275,6 +277,11 @@ static void rdmablk_fill_info(struct rdmablk_dev *dev,
 	info->max_io_size = dev->max_io_size;
 	info->logical_block_size = dev->lbs;
 	info->flags = dev->params.flags;
+	info->reconnects = atomic_long_read(&dev->reconnects);
+	info->timeouts = atomic_long_read(&dev->timeouts);
+	info->io_errors = atomic_long_read(&dev->io_errors);
+	info->max_inline = dev->params.mode == RDMABLK_CTL_MODE_DIRECT ? 0 :
+			   dev->max_inline;
 }
 
 int rdmablk_list(struct rdmablk_ctl_info __user *entries, u32 *count)

@@ -227,6 +227,10 @@ static void rdmablk_process_rsp(struct rdmablk_queue *q,
 	}
 	req->status = rdmablk_status_blk(le16_to_cpu(rsp->status));
 
+	if (!req->mr_used && (wc->wc_flags & IB_WC_WITH_INVALIDATE)) {
+		rdmablk_error(dev, "target invalidated a key it was not given");
+		return;
+	}
 	if (req->mr_used) {
 		if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
 			if (wc->ex.invalidate_rkey != req->mr->rkey) {
@@ -359,7 +363,9 @@ static int rdmablk_create_queue_ib(struct rdmablk_queue *q)
 	attr.qp_context = q;
 	attr.cap.max_send_wr = nr_send + 1;
 	attr.cap.max_recv_wr = nr_recv + 1;
-	attr.cap.max_send_sge = 1;
+	/* the capsule, and the pages of an inline WRITE if the device can */
+	attr.cap.max_send_sge = min_t(u32, 1 + RDMABLK_INLINE_SEGS,
+				      ibdev->attrs.max_send_sge);
 	attr.cap.max_recv_sge = 1;
 	attr.sq_sig_type = IB_SIGNAL_REQ_WR;
 	attr.qp_type = IB_QPT_RC;
@@ -369,6 +375,8 @@ static int rdmablk_create_queue_ib(struct rdmablk_queue *q)
 	if (ret)
 		return ret;
 	q->qp = q->cm_id->qp;
+	q->inline_sges = min_t(u32, attr.cap.max_send_sge,
+			       1 + RDMABLK_INLINE_SEGS) - 1;
 
 	q->rsps = kcalloc(nr_recv, sizeof(*q->rsps), GFP_KERNEL);
 	if (!q->rsps)
@@ -681,8 +689,11 @@ static int rdmablk_login(struct rdmablk_dev *dev, u16 nr_queues, u16 depth)
 	unsigned long flags;
 	int ret, st;
 
+	/* direct mode WRITEs by RDMA itself, never inline */
 	if (dev->params.mode == RDMABLK_CTL_MODE_DIRECT)
 		features |= RDMABLK_FEAT_DIRECT;
+	else
+		features |= RDMABLK_FEAT_INLINE_WRITE;
 	memset(dev->icmd, 0, RDMABLK_ICMD_SIZE);
 	cmd->opcode = RDMABLK_OP_LOGIN;
 	cmd->tag = cpu_to_le32(RDMABLK_ITAG);
@@ -743,6 +754,7 @@ static int rdmablk_login(struct rdmablk_dev *dev, u16 nr_queues, u16 depth)
 	dev->lbs = le32_to_cpu(lrsp->logical_block_size);
 	dev->pbs = le32_to_cpu(lrsp->physical_block_size);
 	dev->opt_io = le32_to_cpu(lrsp->optimal_io_size);
+	dev->max_inline = le32_to_cpu(lrsp->max_inline);
 	dev->region_addr = le64_to_cpu(lrsp->region_addr);
 	dev->region_rkey = le32_to_cpu(lrsp->region_rkey);
 	if (dev->params.mode == RDMABLK_CTL_MODE_DIRECT &&
@@ -900,15 +912,12 @@ void rdmablk_exit_request(struct blk_mq_tag_set *set, struct request *rq,
 	req->cmd = NULL;
 }
 
-/* Maps the request's pages and prepares the REG_MR work request. */
-static int rdmablk_map_data(struct rdmablk_dev *dev, struct request *rq,
-			    struct rdmablk_req *req, struct ib_reg_wr *reg,
-			    int access)
+/* DMA-maps the request's pages; returns the mapped entries or -errno. */
+static int rdmablk_map_sg(struct rdmablk_dev *dev, struct request *rq,
+			  struct rdmablk_req *req)
 {
-	int nents, count, n;
+	int nents, count;
 
-	if (!req->mr)	/* recovery could not replace it */
-		return -EIO;
 	sg_init_table(req->sgl, RDMABLK_MAX_PAGES);
 	nents = blk_rq_map_sg(rq->q, rq, req->sgl);
 	if (nents <= 0 || nents > RDMABLK_MAX_PAGES)
@@ -917,10 +926,31 @@ static int rdmablk_map_data(struct rdmablk_dev *dev, struct request *rq,
 	if (!count)
 		return -ENOMEM;
 	req->nents = nents;
+	return count;
+}
+
+static void rdmablk_unmap_sg(struct rdmablk_dev *dev, struct request *rq,
+			     struct rdmablk_req *req)
+{
+	ib_dma_unmap_sg(dev->ibdev, req->sgl, req->nents, rq_dma_dir(rq));
+	req->nents = 0;
+}
+
+/* Maps the request's pages and prepares the REG_MR work request. */
+static int rdmablk_map_data(struct rdmablk_dev *dev, struct request *rq,
+			    struct rdmablk_req *req, struct ib_reg_wr *reg,
+			    int access)
+{
+	int count, n;
+
+	if (!req->mr)	/* recovery could not replace it */
+		return -EIO;
+	count = rdmablk_map_sg(dev, rq, req);
+	if (count < 0)
+		return count;
 	n = ib_map_mr_sg(req->mr, req->sgl, count, NULL, PAGE_SIZE);
 	if (n != count || req->mr->length != blk_rq_bytes(rq)) {
-		ib_dma_unmap_sg(dev->ibdev, req->sgl, nents, rq_dma_dir(rq));
-		req->nents = 0;
+		rdmablk_unmap_sg(dev, rq, req);
 		return -EIO;
 	}
 	ib_update_fast_reg_key(req->mr, ib_inc_rkey(req->mr->rkey));
@@ -932,6 +962,42 @@ static int rdmablk_map_data(struct rdmablk_dev *dev, struct request *rq,
 	reg->access = access;
 	req->mr_used = true;
 	return 0;
+}
+
+/*
+ * A small WRITE travels in the SEND after its capsule: no registration, no
+ * RDMA READ by the target, no invalidation. Like nvme-rdma's inline data.
+ */
+static bool rdmablk_use_inline(struct rdmablk_queue *q, struct request *rq)
+{
+	u32 limit = min(q->dev->max_inline, q->max_inline);
+
+	return req_op(rq) == REQ_OP_WRITE && blk_rq_bytes(rq) <= limit &&
+	       blk_rq_nr_phys_segments(rq) <= q->inline_sges;
+}
+
+/* Fills @sge with the request's pages; returns their number or -errno. */
+static int rdmablk_map_inline(struct rdmablk_queue *q, struct request *rq,
+			      struct rdmablk_req *req, struct ib_sge *sge)
+{
+	struct rdmablk_dev *dev = q->dev;
+	struct scatterlist *sg;
+	int count, i;
+
+	count = rdmablk_map_sg(dev, rq, req);
+	if (count < 0)
+		return count;
+	if (count > q->inline_sges) {
+		rdmablk_unmap_sg(dev, rq, req);
+		return -EIO;
+	}
+	for_each_sg(req->sgl, sg, count, i) {
+		sge[i].addr = sg_dma_address(sg);
+		sge[i].length = sg_dma_len(sg);
+		sge[i].lkey = dev->pd->local_dma_lkey;
+	}
+	atomic_long_inc(&q->inline_writes);
+	return count;
 }
 
 static blk_status_t rdmablk_queue_direct(struct rdmablk_queue *q,
@@ -985,8 +1051,8 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct ib_send_wr send = {}, *first = &send;
 	u64 offset = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 	struct ib_reg_wr reg;
-	struct ib_sge sge;
-	int ret;
+	struct ib_sge sge[1 + RDMABLK_INLINE_SEGS];
+	int nr_sge = 1, ret;
 
 	switch (READ_ONCE(dev->state)) {
 	case RDMABLK_DEV_LIVE:
@@ -1013,6 +1079,8 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
+		cmd->offset = cpu_to_le64(offset);
+		cmd->length = cpu_to_le32(blk_rq_bytes(rq));
 		if (req_op(rq) == REQ_OP_READ) {
 			cmd->opcode = RDMABLK_OP_READ;
 			ret = rdmablk_map_data(dev, rq, req, &reg,
@@ -1023,13 +1091,20 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 			if ((rq->cmd_flags & REQ_FUA) &&
 			    (dev->features & RDMABLK_FEAT_FUA))
 				cmd->flags |= RDMABLK_CMD_F_FUA;
+			if (rdmablk_use_inline(q, rq)) {
+				ret = rdmablk_map_inline(q, rq, req, &sge[1]);
+				if (ret < 0)
+					return ret == -ENOMEM ?
+						BLK_STS_RESOURCE : BLK_STS_IOERR;
+				cmd->flags |= RDMABLK_CMD_F_INLINE;
+				nr_sge += ret;
+				break;
+			}
 			ret = rdmablk_map_data(dev, rq, req, &reg,
 					       IB_ACCESS_REMOTE_READ);
 		}
 		if (ret)
 			return ret == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
-		cmd->offset = cpu_to_le64(offset);
-		cmd->length = cpu_to_le32(req->mr->length);
 		cmd->rkey = cpu_to_le32(req->mr->rkey);
 		cmd->addr = cpu_to_le64(req->mr->iova);
 		if (dev->features & RDMABLK_FEAT_REMOTE_INV)
@@ -1059,14 +1134,14 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return BLK_STS_NOTSUPP;
 	}
 
-	sge.addr = req->cmd_dma;
-	sge.length = sizeof(*cmd);
-	sge.lkey = dev->pd->local_dma_lkey;
+	sge[0].addr = req->cmd_dma;
+	sge[0].length = sizeof(*cmd);
+	sge[0].lkey = dev->pd->local_dma_lkey;
 	req->send_cqe.done = rdmablk_send_done;
 	send.opcode = IB_WR_SEND;
 	send.wr_cqe = &req->send_cqe;
-	send.sg_list = &sge;
-	send.num_sge = 1;
+	send.sg_list = sge;
+	send.num_sge = nr_sge;
 	send.send_flags = IB_SEND_SIGNALED;
 	ib_dma_sync_single_for_device(dev->ibdev, req->cmd_dma, sizeof(*cmd),
 				      DMA_TO_DEVICE);
@@ -1086,16 +1161,15 @@ void rdmablk_complete_rq(struct request *rq)
 {
 	struct rdmablk_req *req = blk_mq_rq_to_pdu(rq);
 
-	if (req->nents) {
-		ib_dma_unmap_sg(req->queue->dev->ibdev, req->sgl, req->nents,
-				rq_dma_dir(rq));
-		req->nents = 0;
-	}
+	if (req->nents)
+		rdmablk_unmap_sg(req->queue->dev, rq, req);
 	if (req->requeue) {
 		req->requeue = false;
 		blk_mq_requeue_request(rq, false);
 		return;
 	}
+	if (req->status != BLK_STS_OK)
+		atomic_long_inc(&req->queue->dev->io_errors);
 	blk_mq_end_request(rq, req->status);
 }
 
@@ -1251,6 +1325,7 @@ void rdmablk_reconnect_work(struct work_struct *work)
 	spin_unlock_irqrestore(&dev->lock, flags);
 
 	if (live) {
+		atomic_long_inc(&dev->reconnects);
 		for (i = 0; i <= dev->nr_io_queues; i++)
 			set_bit(RDMABLK_Q_LIVE, &dev->queues[i].flags);
 		pr_info("rdmablk%d: reconnected (session %llu)\n", dev->index,

@@ -5,6 +5,7 @@
  * main.c	blk-mq disk, device lifetime, module init/exit
  * rdma.c	rdma_cm queues, login, FRWR registration, completions
  * ctl.c	/dev/rdmablk-control ioctls
+ * sysfs.c	/sys/block/rdmablkN/rdmablk/ attributes
  */
 #ifndef RDMABLK_KMOD_H
 #define RDMABLK_KMOD_H
@@ -25,6 +26,11 @@
 /* Largest READ/WRITE we ask for: bounds the per-request scatterlist. */
 #define RDMABLK_KMAX_IO_SIZE (512u << 10)
 #define RDMABLK_MAX_PAGES (RDMABLK_KMAX_IO_SIZE / PAGE_SIZE + 1)
+/*
+ * Send entries for the pages of an inline WRITE, after the capsule's own:
+ * RDMABLK_MAX_INLINE_SIZE spans at most this many page pieces.
+ */
+#define RDMABLK_INLINE_SEGS (RDMABLK_MAX_INLINE_SIZE / PAGE_SIZE + 1)
 /* Tag of the internal commands on queue 0 (LOGIN, KEEPALIVE). */
 #define RDMABLK_ITAG 0xffffffffu
 #define RDMABLK_ICMD_SIZE \
@@ -62,8 +68,10 @@ struct rdmablk_queue {
 	u16 qid;
 	u16 want_depth;		/* asked for in the cm_req */
 	u16 depth;		/* granted in the cm_rep */
-	u32 max_inline;
+	u32 max_inline;		/* receive room after a capsule (cm_rep) */
+	u8 inline_sges;		/* data entries a SEND may carry */
 	unsigned long flags;
+	atomic_long_t inline_writes;	/* per queue: no shared cache line */
 	struct rdma_cm_id *cm_id;
 	struct ib_cq *cq;
 	struct ib_qp *qp;
@@ -119,6 +127,7 @@ struct rdmablk_dev {
 	u32 export_flags;
 	u32 max_io_size;
 	u32 lbs, pbs, opt_io;
+	u32 max_inline;		/* largest inline WRITE, 0: none */
 	u16 io_depth;
 	u64 region_addr;
 	u32 region_rkey;
@@ -141,6 +150,11 @@ struct rdmablk_dev {
 	bool quiesced;			/* by recovery; under recovery_mutex */
 	unsigned long loss_deadline;	/* jiffies: give up reconnecting */
 	u16 want_queues, want_depth;	/* asked for at the first login */
+
+	/* Counters for list/status and sysfs */
+	atomic_long_t reconnects;
+	atomic_long_t io_errors;
+	atomic_long_t timeouts;
 
 	struct blk_mq_tag_set tag_set;
 	bool tag_set_alloced;
@@ -174,7 +188,11 @@ int rdmablk_map(struct rdmablk_ctl_map *params);
 int rdmablk_unmap(u32 index);
 int rdmablk_list(struct rdmablk_ctl_info __user *entries, u32 *count);
 int rdmablk_status(u32 index, struct rdmablk_ctl_info *info);
+enum rdmablk_ctl_state rdmablk_ctl_state(enum rdmablk_dev_state state);
 void rdmablk_remove_ibdev(struct ib_device *ibdev);
+
+/* sysfs.c */
+extern const struct attribute_group *rdmablk_attr_groups[];
 
 /* ctl.c */
 int rdmablk_ctl_init(void);

@@ -115,6 +115,10 @@ struct rdmablk_ctl_unmap {
  * @max_io_size: largest READ/WRITE.
  * @logical_block_size: bytes.
  * @flags:	RDMABLK_CTL_F_* as mapped.
+ * @reconnects:	sessions re-established after a lost connection.
+ * @timeouts:	requests that timed out (each starts recovery).
+ * @io_errors:	requests completed with an error.
+ * @max_inline:	largest WRITE sent inline in its capsule, 0: none.
  */
 struct rdmablk_ctl_info {
 	__u32 index;
@@ -134,7 +138,11 @@ struct rdmablk_ctl_info {
 	__u32 max_io_size;
 	__u32 logical_block_size;
 	__u32 flags;
-	__u8 rsvd[24];
+	__u32 reconnects;
+	__u32 timeouts;
+	__u64 io_errors;
+	__u32 max_inline;
+	__u32 rsvd;
 };
 
 /**
