@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "devices.hpp"
 #include "rdmablk/auth.hpp"
 #include "rdmablk/ctl.h"
 #include "rdmablk/proto_check.h"
@@ -105,21 +106,10 @@ std::vector<rdmablk_ctl_info> list_devices(const ControlFd& ctl) {
   }
 }
 
-// ---- map ----
+// ---- map (MapArgs: maps_config.hpp) ----
 
-struct MapArgs {
-  std::string url;
-  unsigned queues = 0;
-  unsigned qd = 0;
-  std::string mode = "command";
-  std::string host_id;
-  std::string secret_file;
-  unsigned reconnect_delay = 0;
-  int ctrl_loss_tmo = 0;
-  bool read_only = false;
-};
-
-int run_map(const MapArgs& a) {
+std::string run_map(const MapArgs& a) {
+  if (a.url.empty()) throw UsageError("give a URL, or --all to map the devices of " + std::string(kMapsConfigPath));
   Url url;
   try {
     url = parse_url(a.url);
@@ -204,8 +194,7 @@ int run_map(const MapArgs& a) {
     if (stat(dev.c_str(), &st) == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  fmt::print("{}\n", dev);
-  return 0;
+  return dev;
 }
 
 // ---- unmap ----
@@ -289,10 +278,20 @@ int run_list(bool json) {
 
 }  // namespace
 
+// ---- for map --all and udev-id (devices.hpp) ----
+
+std::string map_device(const MapArgs& a) { return run_map(a); }
+std::vector<rdmablk_ctl_info> mapped_devices() { return list_devices(ControlFd{}); }
+uint32_t device_number(const std::string& arg) { return device_index(arg); }
+std::string device_target(const rdmablk_ctl_info& i) { return addr_str(i.family, i.addr, i.port); }
+std::string device_export(const rdmablk_ctl_info& i) { return field_str(i.export_name, sizeof i.export_name); }
+std::string device_host_id(const rdmablk_ctl_info& i) { return field_str(i.host_id, sizeof i.host_id); }
+const char* device_state(const rdmablk_ctl_info& i) { return state_str(i.state); }
+
 Command register_map(CLI::App& parent) {
   auto a = std::make_shared<MapArgs>();
   auto* app = parent.add_subcommand("map", "Map an export as a kernel block device /dev/rdmablkN (needs rdmablk.ko)");
-  app->add_option("URL", a->url, "rdma://host[:port]/export")->required();
+  app->add_option("URL", a->url, "rdma://host[:port]/export");
   app->add_option("--queues", a->queues, "I/O queues (default: one per CPU)");
   app->add_option("--qd", a->qd, "Queue depth per queue (default 128)");
   app->add_option("--mode", a->mode, "command (any export) or direct (RAM/mapped exports)");
@@ -301,7 +300,12 @@ Command register_map(CLI::App& parent) {
   app->add_option("--reconnect-delay", a->reconnect_delay, "Seconds between reconnect attempts (default 10)");
   app->add_option("--ctrl-loss-tmo", a->ctrl_loss_tmo, "Seconds to retry before failing I/O, -1 forever (default 600)");
   app->add_flag("--read-only", a->read_only, "Expose the device read-only");
-  return {app, [a] { return run_map(*a); }};
+  auto all = add_map_all_options(app);
+  return {app, [a, all] {
+            if (all->all) return run_map_all(*all);
+            fmt::print("{}\n", run_map(*a));
+            return 0;
+          }};
 }
 
 Command register_unmap(CLI::App& parent) {
