@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace rdmablk::target::nbd_codec {
 
 namespace {
@@ -146,6 +148,74 @@ void append_list_replies(std::vector<std::byte>& out, const ExportTable& exports
     append_option_reply(out, nbd::kOptList, nbd::kRepServer, payload);
   }
   append_option_reply(out, nbd::kOptList, nbd::kRepAck);
+}
+
+OptionResult handle_option(uint32_t option, std::span<const std::byte> data, const ExportTable& exports,
+                           const boost::asio::ip::address& peer, bool no_zeroes, bool& structured,
+                           std::vector<std::byte>& out) {
+  using Next = OptionResult::Next;
+  OptionResult result;
+  const std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
+  switch (option) {
+    case nbd::kOptExportName: {
+      // No way to report an error here: refusing means hanging up.
+      auto found = lookup(exports, text, peer);
+      if (!found.exp) {
+        result.next = Next::abort;
+        result.reason = result.warning = fmt::format("NBD_OPT_EXPORT_NAME '{}': {}", text, found.message);
+        return result;
+      }
+      nbd::ExportNameReply reply;
+      reply.size = found.exp->size();
+      reply.transmission_flags = transmission_flags(*found.exp, false);
+      append_struct(out, reply);
+      if (!no_zeroes) out.resize(out.size() + 124);
+      result.next = Next::go;
+      result.exp = found.exp;
+      return result;
+    }
+    case nbd::kOptAbort:
+      append_option_reply(out, option, nbd::kRepAck);
+      result.next = Next::abort;
+      result.reason = "client aborted negotiation";
+      return result;
+    case nbd::kOptList:
+      if (!data.empty())
+        append_option_reply(out, option, nbd::kRepErrInvalid, "NBD_OPT_LIST takes no data");
+      else
+        append_list_replies(out, exports, peer);
+      return result;
+    case nbd::kOptStructuredReply:
+      if (!data.empty()) {
+        append_option_reply(out, option, nbd::kRepErrInvalid, "NBD_OPT_STRUCTURED_REPLY takes no data");
+      } else {
+        structured = true;
+        append_option_reply(out, option, nbd::kRepAck);
+      }
+      return result;
+    case nbd::kOptInfo:
+    case nbd::kOptGo: {
+      auto req = parse_info_request(data);
+      if (!req) {
+        append_option_reply(out, option, nbd::kRepErrInvalid, "malformed option data");
+        return result;
+      }
+      auto found = lookup(exports, req->name, peer);
+      if (!found.exp) {
+        result.warning = fmt::format("{} '{}': {}", nbd::option_name(option), req->name, found.message);
+        append_option_reply(out, option, found.error, found.message);
+        return result;
+      }
+      append_info_replies(out, option, *req, *found.exp, structured);
+      result.exp = found.exp;
+      if (option == nbd::kOptGo) result.next = Next::go;
+      return result;
+    }
+    default:
+      // STARTTLS, meta contexts, extended headers and anything newer.
+      append_option_reply(out, option, nbd::kRepErrUnsup, "option not supported");
+      return result;
+  }
 }
 
 Verdict check_request(const nbd::Request& req, const Export& e, bool structured_replies) {

@@ -63,6 +63,26 @@ void append_info_replies(std::vector<std::byte>& out, uint32_t option, const Inf
 void append_list_replies(std::vector<std::byte>& out, const ExportTable& exports,
                          const boost::asio::ip::address& peer);
 
+// One negotiation option whose data (at most nbd::kMaxOptionLength bytes)
+// has been read: its replies are appended to `out`. `structured` is the
+// connection's NBD_OPT_STRUCTURED_REPLY state (set here), `no_zeroes` the
+// client's flag. Pure, so the whole option haggling is fuzzed without a
+// socket; nbd_connection.cpp reads, writes and logs.
+struct OptionResult {
+  enum class Next {
+    reply,  // send `out`, read the next option
+    go,     // send `out`, then serve `exp`
+    abort,  // send `out` if not empty (no matter if it fails), then hang up
+  };
+  Next next = Next::reply;
+  const Export* exp = nullptr;  // go: the export opened; INFO: the one described
+  std::string reason;           // abort: why the handshake ended
+  std::string warning;          // a refusal worth a warning in the log
+};
+OptionResult handle_option(uint32_t option, std::span<const std::byte> data, const ExportTable& exports,
+                           const boost::asio::ip::address& peer, bool no_zeroes, bool& structured,
+                           std::vector<std::byte>& out);
+
 // What to do with one transmission request (DISC is handled by the caller).
 struct Verdict {
   enum class Action {

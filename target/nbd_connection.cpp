@@ -188,78 +188,20 @@ asio::awaitable<bool> NbdConnection::handshake(std::string& reason) {
         reason = describe(ec);
         co_return false;
       }
-      const std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
-      switch (option) {
-        case nbd::kOptExportName: {
-          // No way to report an error here: refusing means hanging up.
-          auto found = nbd_codec::lookup(exports_, text, peer_);
-          if (!found.exp) {
-            reason = fmt::format("NBD_OPT_EXPORT_NAME '{}': {}", text, found.message);
-            spdlog::warn("nbd {}: {}", peer_name_, reason);
-            co_return false;
-          }
-          export_ = found.exp;
-          nbd::ExportNameReply reply;
-          reply.size = export_->size();
-          reply.transmission_flags = nbd_codec::transmission_flags(*export_, false);
-          auto b = const_bytes_of(reply);
-          out.assign(b.begin(), b.end());
-          if (!no_zeroes_) out.resize(out.size() + 124);
-          if (auto ec = co_await write_all(out)) {
-            reason = describe(ec);
-            co_return false;
-          }
-          co_return true;
-        }
-        case nbd::kOptAbort:
-          nbd_codec::append_option_reply(out, option, nbd::kRepAck);
-          co_await write_all(out);  // the client may already be gone
-          reason = "client aborted negotiation";
+      auto result = nbd_codec::handle_option(option, data, exports_, peer_, no_zeroes_, structured_, out);
+      if (!result.warning.empty()) spdlog::warn("nbd {}: {}", peer_name_, result.warning);
+      if (result.next == nbd_codec::OptionResult::Next::abort) {
+        if (!out.empty()) co_await write_all(out);  // the client may already be gone
+        reason = result.reason;
+        co_return false;
+      }
+      if (result.next == nbd_codec::OptionResult::Next::go) {
+        if (auto ec = co_await write_all(out)) {
+          reason = describe(ec);
           co_return false;
-        case nbd::kOptList:
-          if (length != 0)
-            nbd_codec::append_option_reply(out, option, nbd::kRepErrInvalid, "NBD_OPT_LIST takes no data");
-          else
-            nbd_codec::append_list_replies(out, exports_, peer_);
-          break;
-        case nbd::kOptStructuredReply:
-          if (length != 0) {
-            nbd_codec::append_option_reply(out, option, nbd::kRepErrInvalid,
-                                           "NBD_OPT_STRUCTURED_REPLY takes no data");
-          } else {
-            structured_ = true;
-            nbd_codec::append_option_reply(out, option, nbd::kRepAck);
-          }
-          break;
-        case nbd::kOptInfo:
-        case nbd::kOptGo: {
-          auto req = nbd_codec::parse_info_request(data);
-          if (!req) {
-            nbd_codec::append_option_reply(out, option, nbd::kRepErrInvalid, "malformed option data");
-            break;
-          }
-          auto found = nbd_codec::lookup(exports_, req->name, peer_);
-          if (!found.exp) {
-            spdlog::warn("nbd {}: {} '{}': {}", peer_name_, nbd::option_name(option), req->name,
-                         found.message);
-            nbd_codec::append_option_reply(out, option, found.error, found.message);
-            break;
-          }
-          nbd_codec::append_info_replies(out, option, *req, *found.exp, structured_);
-          if (option == nbd::kOptGo) {
-            if (auto ec = co_await write_all(out)) {
-              reason = describe(ec);
-              co_return false;
-            }
-            export_ = found.exp;
-            co_return true;
-          }
-          break;
         }
-        default:
-          // STARTTLS, meta contexts, extended headers and anything newer.
-          nbd_codec::append_option_reply(out, option, nbd::kRepErrUnsup, "option not supported");
-          break;
+        export_ = result.exp;
+        co_return true;
       }
     }
     if (auto ec = co_await write_all(out)) {

@@ -141,6 +141,13 @@ std::vector<rdmablk_discover_entry> discover_entries(
   return entries;
 }
 
+rdmablk_status read_cm_req(const void* data, size_t len, rdmablk_cm_req& req) {
+  auto status = static_cast<rdmablk_status>(rdmablk_check_cm_req(data, len));
+  // The check refuses anything shorter than the struct.
+  if (status == RDMABLK_S_SUCCESS) std::memcpy(&req, data, sizeof req);
+  return status;
+}
+
 rdmablk_status judge_join(const rdmablk_cm_req& req, const SessionKeys* session, bool connected) {
   if (!session || !constant_time_equal(session->ticket, req.ticket)) return RDMABLK_S_BAD_TICKET;
   if (RDMABLK_LE16(req.qid) > session->nr_queues || connected) return RDMABLK_S_QUEUE_LIMIT;
@@ -160,6 +167,19 @@ CommandVerdict judge_command(const rdmablk_cmd& cmd, size_t len, const rdmablk_e
   v.invalidate = (cmd.flags & RDMABLK_CMD_F_INVALIDATE) != 0;
   if (stopping) v.status = RDMABLK_S_SHUTTING_DOWN;
   return v;
+}
+
+rdmablk_rsp make_response(const rdmablk_cmd& cmd, rdmablk_status status, uint32_t length, bool invalidate) {
+  const uint8_t op = cmd.opcode;
+  if (op == RDMABLK_OP_READ || op == RDMABLK_OP_WRITE)
+    length = status == RDMABLK_S_SUCCESS ? RDMABLK_LE32(cmd.length) : 0;
+  rdmablk_rsp rsp{};
+  rsp.tag = cmd.tag;  // echoed as received (little-endian)
+  rsp.status = __cpu_to_le16(static_cast<uint16_t>(status));
+  rsp.opcode = op;
+  rsp.length = __cpu_to_le32(length);
+  rsp.rkey = invalidate ? cmd.rkey : 0;
+  return rsp;
 }
 
 IoOp io_op(uint8_t opcode) {

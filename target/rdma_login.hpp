@@ -81,6 +81,11 @@ struct SessionKeys {
   uint16_t queue_depth = 0;
 };
 
+// Steps 1..5 of the connect checks: rdmablk_check_cm_req on a connect
+// request's private data (`data` may be null when `len` is 0), and on
+// SUCCESS the request copied out into `req`.
+rdmablk_status read_cm_req(const void* data, size_t len, rdmablk_cm_req& req);
+
 // Steps 6 and 7 of the connect checks for an I/O queue (qid > 0) whose
 // request passed rdmablk_check_cm_req: `session` is the one its id names
 // (nullptr: none), `connected` whether that qid is already in use.
@@ -99,6 +104,12 @@ struct CommandVerdict {
 // when it fails later.
 CommandVerdict judge_command(const rdmablk_cmd& cmd, size_t len, const rdmablk_export_limits* limits,
                              bool stopping);
+
+// The response header to `cmd`: READ and WRITE report the command's length
+// on success and 0 otherwise, other opcodes `length` (LOGIN: the payload
+// that follows, DISCOVER: the size of the whole list). `invalidate` names
+// the command's rkey as the one invalidated by SEND_WITH_INV.
+rdmablk_rsp make_response(const rdmablk_cmd& cmd, rdmablk_status status, uint32_t length, bool invalidate);
 
 // The backend operation of an I/O opcode (READ..WRITE_ZEROES).
 IoOp io_op(uint8_t opcode);

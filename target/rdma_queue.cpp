@@ -569,18 +569,8 @@ void RdmaQueue::respond(Request& r, rdmablk_status status, uint32_t length) {
 }
 
 void RdmaQueue::post_response(Request& r, bool with_data) {
-  const uint8_t op = r.cmd.opcode;
-  uint32_t length = r.rsp_length;
-  if (op == RDMABLK_OP_READ || op == RDMABLK_OP_WRITE)
-    length = r.status == RDMABLK_S_SUCCESS ? RDMABLK_LE32(r.cmd.length) : 0;
-  const bool login_payload = op == RDMABLK_OP_LOGIN && r.status == RDMABLK_S_SUCCESS;
-
-  rdmablk_rsp rsp{};
-  rsp.tag = r.cmd.tag;  // echoed as received (little-endian)
-  rsp.status = __cpu_to_le16(static_cast<uint16_t>(r.status));
-  rsp.opcode = op;
-  rsp.length = __cpu_to_le32(length);
-  rsp.rkey = r.invalidate ? r.cmd.rkey : 0;
+  const bool login_payload = r.cmd.opcode == RDMABLK_OP_LOGIN && r.status == RDMABLK_S_SUCCESS;
+  const rdmablk_rsp rsp = make_response(r.cmd, r.status, r.rsp_length, r.invalidate);
   std::byte* slot = send_slot(r);
   std::memcpy(slot, &rsp, sizeof rsp);
 

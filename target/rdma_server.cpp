@@ -393,7 +393,8 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
   const void* data = ev.param.conn.private_data;
   const size_t len = data ? ev.param.conn.private_data_len : 0;
 
-  auto status = static_cast<rdmablk_status>(rdmablk_check_cm_req(data, len));
+  rdmablk_cm_req req;
+  auto status = read_cm_req(data, len, req);
   if (status != RDMABLK_S_SUCCESS) {
     uint16_t version = 0;
     if (len >= 6) std::memcpy(&version, static_cast<const uint8_t*>(data) + 4, sizeof version);
@@ -403,8 +404,6 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
                                        : fmt::format("bad private data ({} bytes)", len));
     return id;
   }
-  rdmablk_cm_req req;
-  std::memcpy(&req, data, sizeof req);
   const uint16_t qid = RDMABLK_LE16(req.qid);
   const std::string what = fmt::format("queue {}", qid);
   if (stopping_) {

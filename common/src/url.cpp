@@ -135,9 +135,12 @@ std::string_view transport_name(Transport t) { return t == Transport::nbd ? "nbd
 
 // Escapes what parse() decodes, so that parse_url(url.to_string()) == url.
 std::string Url::to_string() const {
-  bool v6 = host.find(':') != std::string::npos;
-  auto out = fmt::format("{}://{}{}{}:{}/{}", transport_name(transport), v6 ? "[" : "",
-                         v6 ? percent_encode(host, ":") : host, v6 ? "]" : "", port,
+  // Only a bracketed host is decoded, so any host with more than unreserved
+  // characters goes in brackets: IPv6 and zone ids, but also a bracketed
+  // host that decoded to '/', '?' or '%' (found by tests/fuzz/url.cpp).
+  bool bracket = percent_encode(host) != host;
+  auto out = fmt::format("{}://{}{}{}:{}/{}", transport_name(transport), bracket ? "[" : "",
+                         bracket ? percent_encode(host, ":") : host, bracket ? "]" : "", port,
                          percent_encode(export_name, "/"));
   char sep = '?';
   for (const auto& [key, value] : options) {

@@ -108,7 +108,9 @@ TEST(Url, ErrorsSayWhy) {
 
 TEST(Url, ToStringRoundTrips) {
   for (const char* text : {"nbd://h/e", "rdma://10.0.0.1:4420/scratch", "nbd://[::1]:10000/a/b",
-                           "rdma://[fe80::1%25eth0]/e", "nbd://h/my%20disk%3F?k=a%26b&qd=32", "nbd://h"}) {
+                           "rdma://[fe80::1%25eth0]/e", "nbd://h/my%20disk%3F?k=a%26b&qd=32", "nbd://h",
+                           // Hosts that only survive in brackets (fuzzer finds).
+                           "rdma://[a%2Fb]/x", "nbd://[h%3Fx]:99/e", "nbd://a%41/e", "rdma://[%5B]/e"}) {
     auto u = parse_url(text);
     auto again = parse_url(u.to_string());
     EXPECT_EQ(again.transport, u.transport) << text;

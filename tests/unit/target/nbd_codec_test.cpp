@@ -159,6 +159,50 @@ TEST(NbdCodec, RequestVerdicts) {
   EXPECT_EQ(check(request(nbd::kCmdWrite, 0, 0, (32u << 20) + 1), *big).action, Action::disconnect);
 }
 
+TEST(NbdCodec, HandleOption) {
+  using Next = nbd_codec::OptionResult::Next;
+  std::vector<std::unique_ptr<Export>> v;
+  v.push_back(ram_export("vol=ram:1M"));
+  ExportTable table(std::move(v));
+  const auto peer = make_address("127.0.0.1");
+  bool structured = false;
+  std::vector<std::byte> out;
+  auto name = [](std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); };
+
+  // EXPORT_NAME of an unknown export: hang up without a word.
+  auto r = nbd_codec::handle_option(nbd::kOptExportName, name("nope"), table, peer, false, structured, out);
+  EXPECT_EQ(r.next, Next::abort);
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(r.warning.empty());
+  // Known: size, flags and 124 zero bytes unless the client said NO_ZEROES.
+  r = nbd_codec::handle_option(nbd::kOptExportName, name("vol"), table, peer, false, structured, out);
+  EXPECT_EQ(r.next, Next::go);
+  EXPECT_EQ(r.exp, table.find("vol"));
+  EXPECT_EQ(out.size(), sizeof(nbd::ExportNameReply) + 124);
+  out.clear();
+  nbd_codec::handle_option(nbd::kOptExportName, name("vol"), table, peer, true, structured, out);
+  EXPECT_EQ(out.size(), sizeof(nbd::ExportNameReply));
+
+  out.clear();
+  r = nbd_codec::handle_option(nbd::kOptStructuredReply, {}, table, peer, false, structured, out);
+  EXPECT_EQ(r.next, Next::reply);
+  EXPECT_TRUE(structured);
+  EXPECT_EQ(out.size(), sizeof(nbd::OptionReplyHeader));
+
+  out.clear();
+  r = nbd_codec::handle_option(nbd::kOptGo, info_data("nope", {}), table, peer, false, structured, out);
+  EXPECT_EQ(r.next, Next::reply);  // GO can report the error and go on
+  EXPECT_FALSE(out.empty());
+  out.clear();
+  r = nbd_codec::handle_option(nbd::kOptGo, info_data("vol", {}), table, peer, false, structured, out);
+  EXPECT_EQ(r.next, Next::go);
+
+  out.clear();
+  r = nbd_codec::handle_option(nbd::kOptAbort, {}, table, peer, false, structured, out);
+  EXPECT_EQ(r.next, Next::abort);
+  EXPECT_EQ(out.size(), sizeof(nbd::OptionReplyHeader));  // the ACK, sent before hanging up
+}
+
 TEST(NbdCodec, ErrnoMapping) {
   EXPECT_EQ(nbd_codec::error_from_errno(0), 0u);
   EXPECT_EQ(nbd_codec::error_from_errno(EROFS), nbd::kEPerm);

@@ -339,6 +339,39 @@ TEST(RdmaCommand, StoppingAnswersShuttingDownButStillInvalidates) {
   EXPECT_EQ(judge_command(cmd(RDMABLK_OP_READ, 3, 512), 64, &l, true).status, RDMABLK_S_INVALID_FIELD);
 }
 
+TEST(RdmaJoin, ReadConnectRequest) {
+  std::array<uint8_t, RDMABLK_TICKET_LEN> ticket{};
+  ticket.fill(7);
+  auto good = join_request(2, 77, ticket);
+  rdmablk_cm_req out{};
+  // IB pads private data to 56 bytes or more; the extra is ignored.
+  std::vector<uint8_t> padded(sizeof good + 8, 0xee);
+  std::memcpy(padded.data(), &good, sizeof good);
+  EXPECT_EQ(read_cm_req(padded.data(), padded.size(), out), RDMABLK_S_SUCCESS);
+  EXPECT_EQ(std::memcmp(&out, &good, sizeof out), 0);
+  EXPECT_EQ(read_cm_req(nullptr, 0, out), RDMABLK_S_BAD_MESSAGE);
+  EXPECT_EQ(read_cm_req(&good, sizeof good - 1, out), RDMABLK_S_BAD_MESSAGE);
+  good.version = __cpu_to_le16(RDMABLK_PROTO_VERSION + 1);
+  EXPECT_EQ(read_cm_req(&good, 6, out), RDMABLK_S_VERSION);
+}
+
+TEST(RdmaCommand, ResponseHeader) {
+  auto read = cmd(RDMABLK_OP_READ, 0, 4096, RDMABLK_CMD_F_INVALIDATE);
+  auto ok = make_response(read, RDMABLK_S_SUCCESS, 0, true);
+  EXPECT_EQ(ok.tag, read.tag);
+  EXPECT_EQ(RDMABLK_LE32(ok.length), 4096u);
+  EXPECT_EQ(ok.rkey, read.rkey);
+  EXPECT_EQ(rdmablk_check_rsp(&ok, sizeof ok, &read), RDMABLK_S_SUCCESS);
+  // A failed READ moved nothing; without invalidation no key is named.
+  auto failed = make_response(read, RDMABLK_S_IO_ERROR, 4096, false);
+  EXPECT_EQ(failed.length, 0u);
+  EXPECT_EQ(failed.rkey, 0u);
+  EXPECT_EQ(RDMABLK_LE16(failed.status), RDMABLK_S_IO_ERROR);
+  auto login = cmd(RDMABLK_OP_LOGIN, 0, 256);
+  auto in = make_response(login, RDMABLK_S_SUCCESS, sizeof(rdmablk_login_rsp), false);
+  EXPECT_EQ(RDMABLK_LE32(in.length), sizeof(rdmablk_login_rsp));
+}
+
 TEST(RdmaCommand, OpsAndErrnos) {
   EXPECT_EQ(io_op(RDMABLK_OP_READ), IoOp::read);
   EXPECT_EQ(io_op(RDMABLK_OP_WRITE), IoOp::write);
