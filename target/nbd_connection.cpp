@@ -467,6 +467,9 @@ asio::awaitable<void> NbdConnection::drain() {
 }
 
 asio::awaitable<error_code> NbdConnection::read_exact(std::span<std::byte> dest) {
+  // Empty option data is an empty vector whose data() may be null, and
+  // memcpy from or to null is undefined even for 0 bytes (UBSan).
+  if (dest.empty()) co_return error_code{};
   size_t have = std::min(dest.size(), in_end_ - in_begin_);
   std::memcpy(dest.data(), in_.data() + in_begin_, have);
   in_begin_ += have;
