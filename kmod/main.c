@@ -41,7 +41,6 @@ static const struct blk_mq_ops rdmablk_mq_ops = {
 	.queue_rq	= rdmablk_queue_rq,
 	.complete	= rdmablk_complete_rq,
 	.init_request	= rdmablk_init_request,
-	.exit_request	= rdmablk_exit_request,
 	.timeout	= rdmablk_timeout,
 };
 
@@ -326,8 +325,8 @@ int rdmablk_status(u32 index, struct rdmablk_ctl_info *info)
 	return ret;
 }
 
-/* The RDMA device goes away (rdma link del, driver unload): so do we. */
-void rdmablk_remove_ibdev(struct ib_device *ibdev)
+/* Module exit: every device goes. */
+static void rdmablk_remove_all(void)
 {
 	struct rdmablk_dev *dev, *next;
 	LIST_HEAD(victims);
@@ -335,26 +334,29 @@ void rdmablk_remove_ibdev(struct ib_device *ibdev)
 
 	mutex_lock(&rdmablk_mutex);
 	idr_for_each_entry(&rdmablk_idr, dev, id) {
-		if (ibdev && dev->ibdev != ibdev)
-			continue;
 		idr_remove(&rdmablk_idr, id);
 		list_add_tail(&dev->rm_entry, &victims);
 	}
 	mutex_unlock(&rdmablk_mutex);
-	list_for_each_entry_safe(dev, next, &victims, rm_entry) {
-		rdmablk_mark_removing(dev);
-		if (ibdev) {
-			/* fail I/O at once instead of waiting for timeouts */
-			rdmablk_error(dev, "RDMA device removed");
-			flush_work(&dev->err_work);
-		}
+	list_for_each_entry_safe(dev, next, &victims, rm_entry)
 		rdmablk_destroy(dev);
-	}
 }
 
+/*
+ * An RDMA device goes away (rdma link del, driver unload): the disks on it
+ * stay and reconnect through another device, or the same one back, within
+ * ctrl_loss_tmo. Holding rdmablk_mutex keeps unmap from freeing them here.
+ */
 static void rdmablk_ib_remove(struct ib_device *ibdev, void *client_data)
 {
-	rdmablk_remove_ibdev(ibdev);
+	struct rdmablk_dev *dev;
+	int id;
+
+	mutex_lock(&rdmablk_mutex);
+	idr_for_each_entry(&rdmablk_idr, dev, id)
+		if (READ_ONCE(dev->ibdev) == ibdev)
+			rdmablk_lose_ibdev(dev, ibdev);
+	mutex_unlock(&rdmablk_mutex);
 }
 
 static struct ib_client rdmablk_ib_client = {
@@ -395,7 +397,7 @@ static void __exit rdmablk_exit(void)
 {
 	rdmablk_ctl_exit();
 	/* devices nobody holds open (an open one pins the module) */
-	rdmablk_remove_ibdev(NULL);
+	rdmablk_remove_all();
 	ib_unregister_client(&rdmablk_ib_client);
 	unregister_blkdev(rdmablk_major, "rdmablk");
 	destroy_workqueue(rdmablk_wq);

@@ -87,7 +87,7 @@ void rdmablk_error(struct rdmablk_dev *dev, const char *why)
 	}
 }
 
-/* Unmap or device removal: a lost connection is not retried any more. */
+/* Unmap or rmmod: a lost connection is not retried any more. */
 void rdmablk_mark_removing(struct rdmablk_dev *dev)
 {
 	unsigned long flags;
@@ -326,6 +326,54 @@ static void rdmablk_qp_event(struct ib_event *ev, void *ctx)
 		 ib_event_msg(ev->event));
 }
 
+/* A capsule and an MR for each tag the queue may carry. */
+static int rdmablk_alloc_cmds(struct rdmablk_queue *q)
+{
+	struct rdmablk_dev *dev = q->dev;
+	int i;
+
+	q->cmds = kcalloc(q->want_depth, sizeof(*q->cmds), GFP_KERNEL);
+	q->mrs = kcalloc(q->want_depth, sizeof(*q->mrs), GFP_KERNEL);
+	if (!q->cmds || !q->mrs)
+		return -ENOMEM;
+	q->cmds_dma = ib_dma_map_single(dev->ibdev, q->cmds,
+					q->want_depth * sizeof(*q->cmds),
+					DMA_TO_DEVICE);
+	if (ib_dma_mapping_error(dev->ibdev, q->cmds_dma)) {
+		q->cmds_dma = 0;
+		return -ENOMEM;
+	}
+	for (i = 0; i < q->want_depth; i++) {
+		struct ib_mr *mr = ib_alloc_mr(dev->pd, IB_MR_TYPE_MEM_REG,
+					       RDMABLK_MAX_PAGES);
+
+		if (IS_ERR(mr))
+			return PTR_ERR(mr);
+		q->mrs[i] = mr;
+		q->nr_cmds = i + 1;
+	}
+	return 0;
+}
+
+static void rdmablk_free_cmds(struct rdmablk_queue *q)
+{
+	struct rdmablk_dev *dev = q->dev;
+	int i;
+
+	for (i = 0; i < q->nr_cmds; i++)
+		ib_dereg_mr(q->mrs[i]);
+	q->nr_cmds = 0;
+	if (q->cmds_dma)
+		ib_dma_unmap_single(dev->ibdev, q->cmds_dma,
+				    q->want_depth * sizeof(*q->cmds),
+				    DMA_TO_DEVICE);
+	q->cmds_dma = 0;
+	kfree(q->mrs);
+	q->mrs = NULL;
+	kfree(q->cmds);
+	q->cmds = NULL;
+}
+
 static int rdmablk_create_queue_ib(struct rdmablk_queue *q)
 {
 	struct rdmablk_dev *dev = q->dev;
@@ -342,9 +390,18 @@ static int rdmablk_create_queue_ib(struct rdmablk_queue *q)
 			dev->pd = NULL;
 			return ret;
 		}
-		dev->ibdev = ibdev;
+		WRITE_ONCE(dev->ibdev, ibdev);
 	} else if (dev->ibdev != ibdev) {
 		return -EXDEV;	/* all queues share one PD */
+	}
+	if (!dev->icmd_dma) {
+		dev->icmd_dma = ib_dma_map_single(ibdev, dev->icmd,
+						  RDMABLK_ICMD_SIZE,
+						  DMA_TO_DEVICE);
+		if (ib_dma_mapping_error(ibdev, dev->icmd_dma)) {
+			dev->icmd_dma = 0;
+			return -ENOMEM;
+		}
 	}
 	if (!(ibdev->attrs.device_cap_flags & IB_DEVICE_MEM_MGT_EXTENSIONS) ||
 	    ibdev->attrs.max_fast_reg_page_list_len < RDMABLK_MAX_PAGES)
@@ -377,6 +434,10 @@ static int rdmablk_create_queue_ib(struct rdmablk_queue *q)
 	q->qp = q->cm_id->qp;
 	q->inline_sges = min_t(u32, attr.cap.max_send_sge,
 			       1 + RDMABLK_INLINE_SEGS) - 1;
+
+	ret = rdmablk_alloc_cmds(q);
+	if (ret)
+		return ret;
 
 	q->rsps = kcalloc(nr_recv, sizeof(*q->rsps), GFP_KERNEL);
 	if (!q->rsps)
@@ -510,7 +571,11 @@ static int rdmablk_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 		}
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
-		/* the ib_client remove hook tears the device down */
+		/*
+		 * Our ib_client remove hook ran first and released every
+		 * queue it found; this is a connect still in progress.
+		 */
+		err = -ENODEV;
 		break;
 	default:
 		break;
@@ -556,6 +621,7 @@ static void rdmablk_free_queue(struct rdmablk_queue *q)
 	kfree(q->rsps);
 	q->rsps = NULL;
 	q->nr_rsps = 0;
+	rdmablk_free_cmds(q);
 	rdma_destroy_id(q->cm_id);
 	q->cm_id = NULL;
 }
@@ -596,23 +662,32 @@ void rdmablk_stop_queues(struct rdmablk_dev *dev)
 			rdmablk_stop_queue(&dev->queues[i]);
 }
 
-void rdmablk_free_queues(struct rdmablk_dev *dev)
+/* Lets go of the RDMA device: queues, capsules, MRs, PD. */
+static void rdmablk_release_transport(struct rdmablk_dev *dev)
 {
 	int i;
 
-	for (i = dev->nr_queues - 1; i >= 0; i--)
+	for (i = dev->nr_queues - 1; i >= 0; i--) {
 		rdmablk_free_queue(&dev->queues[i]);
+		dev->queues[i].flags = 0;
+	}
 	if (dev->icmd_dma) {
 		ib_dma_unmap_single(dev->ibdev, dev->icmd_dma, RDMABLK_ICMD_SIZE,
 				    DMA_TO_DEVICE);
 		dev->icmd_dma = 0;
 	}
-	kfree(dev->icmd);
-	dev->icmd = NULL;
 	if (dev->pd) {
 		ib_dealloc_pd(dev->pd);
 		dev->pd = NULL;
 	}
+	WRITE_ONCE(dev->ibdev, NULL);
+}
+
+void rdmablk_free_queues(struct rdmablk_dev *dev)
+{
+	rdmablk_release_transport(dev);
+	kfree(dev->icmd);
+	dev->icmd = NULL;
 	kfree(dev->queues);
 	dev->queues = NULL;
 	dev->nr_queues = 0;
@@ -832,12 +907,6 @@ int rdmablk_connect_all(struct rdmablk_dev *dev)
 		return ret;
 	if (dev->queues[0].depth < 2)
 		return -ENOSPC;
-	dev->icmd_dma = ib_dma_map_single(dev->ibdev, dev->icmd,
-					  RDMABLK_ICMD_SIZE, DMA_TO_DEVICE);
-	if (ib_dma_mapping_error(dev->ibdev, dev->icmd_dma)) {
-		dev->icmd_dma = 0;
-		return -ENOMEM;
-	}
 	dev->want_queues = want_q;
 	dev->want_depth = want_qd;
 	ret = rdmablk_login(dev, want_q, want_qd);
@@ -866,50 +935,11 @@ int rdmablk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 {
 	struct rdmablk_dev *dev = set->driver_data;
 	struct rdmablk_req *req = blk_mq_rq_to_pdu(rq);
-	int ret;
 
 	req->queue = &dev->queues[dev->nr_io_queues ? hctx_idx + 1 : 0];
-	req->cmd = kzalloc_node(sizeof(*req->cmd), GFP_KERNEL, numa_node);
-	if (!req->cmd)
-		return -ENOMEM;
-	req->cmd_dma = ib_dma_map_single(dev->ibdev, req->cmd,
-					 sizeof(*req->cmd), DMA_TO_DEVICE);
-	if (ib_dma_mapping_error(dev->ibdev, req->cmd_dma)) {
-		ret = -ENOMEM;
-		goto out_free_cmd;
-	}
-	req->mr = ib_alloc_mr(dev->pd, IB_MR_TYPE_MEM_REG, RDMABLK_MAX_PAGES);
-	if (IS_ERR(req->mr)) {
-		ret = PTR_ERR(req->mr);
-		goto out_unmap_cmd;
-	}
 	req->reg_cqe.done = rdmablk_reg_done;
 	req->inv_cqe.done = rdmablk_local_inv_done;
 	return 0;
-
-out_unmap_cmd:
-	ib_dma_unmap_single(dev->ibdev, req->cmd_dma, sizeof(*req->cmd),
-			    DMA_TO_DEVICE);
-out_free_cmd:
-	kfree(req->cmd);
-	req->cmd = NULL;
-	return ret;
-}
-
-void rdmablk_exit_request(struct blk_mq_tag_set *set, struct request *rq,
-			  unsigned int hctx_idx)
-{
-	struct rdmablk_dev *dev = set->driver_data;
-	struct rdmablk_req *req = blk_mq_rq_to_pdu(rq);
-
-	if (!req->cmd)
-		return;
-	if (req->mr)
-		ib_dereg_mr(req->mr);
-	ib_dma_unmap_single(dev->ibdev, req->cmd_dma, sizeof(*req->cmd),
-			    DMA_TO_DEVICE);
-	kfree(req->cmd);
-	req->cmd = NULL;
 }
 
 /* DMA-maps the request's pages; returns the mapped entries or -errno. */
@@ -943,8 +973,6 @@ static int rdmablk_map_data(struct rdmablk_dev *dev, struct request *rq,
 {
 	int count, n;
 
-	if (!req->mr)	/* recovery could not replace it */
-		return -EIO;
 	count = rdmablk_map_sg(dev, rq, req);
 	if (count < 0)
 		return count;
@@ -1047,7 +1075,7 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct rdmablk_req *req = blk_mq_rq_to_pdu(rq);
 	struct rdmablk_queue *q = req->queue;
 	struct rdmablk_dev *dev = q->dev;
-	struct rdmablk_cmd *cmd = req->cmd;
+	struct rdmablk_cmd *cmd;
 	struct ib_send_wr send = {}, *first = &send;
 	u64 offset = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 	struct ib_reg_wr reg;
@@ -1062,6 +1090,12 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	default:
 		return BLK_STS_IOERR;
 	}
+	if (unlikely(rq->tag >= q->nr_cmds))
+		return BLK_STS_IOERR;	/* cannot be: tags < granted depth */
+	req->cmd = &q->cmds[rq->tag];
+	req->cmd_dma = q->cmds_dma + rq->tag * sizeof(*req->cmd);
+	req->mr = q->mrs[rq->tag];
+	cmd = req->cmd;
 	blk_mq_start_request(rq);
 	req->requeue = false;
 	req->status = BLK_STS_OK;
@@ -1182,15 +1216,8 @@ static bool rdmablk_cancel_rq(struct request *rq, void *data)
 	if (blk_mq_request_completed(rq))
 		return true;
 	atomic_set(&req->rsp_pending, 0);
-	if (req->mr_used) {
-		/* the key may still be valid: start over with a fresh MR */
-		ib_dereg_mr(req->mr);
-		req->mr = ib_alloc_mr(dev->pd, IB_MR_TYPE_MEM_REG,
-				      RDMABLK_MAX_PAGES);
-		if (IS_ERR(req->mr))
-			req->mr = NULL;
-		req->mr_used = false;
-	}
+	/* a key it left valid dies with the queue: reconnect makes new MRs */
+	req->mr_used = false;
 	req->requeue = READ_ONCE(dev->state) == RDMABLK_DEV_RECONNECTING;
 	req->status = BLK_STS_IOERR;
 	blk_mq_complete_request(rq);
@@ -1254,10 +1281,8 @@ static int rdmablk_reconnect(struct rdmablk_dev *dev)
 	u16 depth = dev->io_depth;
 	int i, ret;
 
-	for (i = 0; i < dev->nr_queues; i++) {
-		rdmablk_free_queue(&dev->queues[i]);
-		dev->queues[i].flags = 0;
-	}
+	/* from scratch: the route may lead to another RDMA device now */
+	rdmablk_release_transport(dev);
 	ret = rdmablk_connect_queue(dev, 0, dev->queues[0].want_depth);
 	if (ret)
 		goto out;
@@ -1357,5 +1382,31 @@ void rdmablk_recovery_release(struct rdmablk_dev *dev)
 	mutex_lock(&dev->recovery_mutex);
 	cancel_delayed_work(&dev->reconnect_work);
 	rdmablk_unquiesce(dev);
+	mutex_unlock(&dev->recovery_mutex);
+}
+
+/*
+ * The RDMA device @ibdev goes away (rdma link del, driver unload): recovery
+ * takes the requests back, then everything held on the device is released,
+ * and reconnect_work keeps trying, through whichever device then routes to
+ * the target, until ctrl_loss_tmo. Called from the ib_client remove hook,
+ * which must not return while we still use @ibdev.
+ */
+void rdmablk_lose_ibdev(struct rdmablk_dev *dev, struct ib_device *ibdev)
+{
+	for (;;) {
+		rdmablk_error(dev, "RDMA device removed");
+		flush_work(&dev->err_work);
+		mutex_lock(&dev->recovery_mutex);
+		/* a reconnect may have gone live on @ibdev meanwhile: again */
+		if (dev->ibdev != ibdev ||
+		    READ_ONCE(dev->state) != RDMABLK_DEV_LIVE)
+			break;
+		mutex_unlock(&dev->recovery_mutex);
+	}
+	if (dev->ibdev == ibdev) {
+		rdmablk_stop_queues(dev);
+		rdmablk_release_transport(dev);
+	}
 	mutex_unlock(&dev->recovery_mutex);
 }

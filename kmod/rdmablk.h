@@ -77,6 +77,15 @@ struct rdmablk_queue {
 	struct ib_qp *qp;
 	struct rdmablk_rsp_buf *rsps;
 	int nr_rsps;
+	/*
+	 * What a request needs of the RDMA device, by tag: its capsule and its
+	 * FRWR MR. They live and die with the queue, so a reconnect may land
+	 * on another RDMA device (the old one removed, a new one added).
+	 */
+	struct rdmablk_cmd *cmds;
+	u64 cmds_dma;
+	struct ib_mr **mrs;
+	u16 nr_cmds;
 	struct completion cm_done;
 	int cm_error;		/* -errno of the connect */
 	int cm_status;		/* rdmablk_status of a reject */
@@ -89,9 +98,9 @@ struct rdmablk_req {
 	struct ib_cqe send_cqe;	/* the capsule SEND, or the direct RDMA op */
 	struct ib_cqe inv_cqe;	/* LOCAL_INV */
 	struct rdmablk_queue *queue;
-	struct rdmablk_cmd *cmd;
+	struct rdmablk_cmd *cmd;	/* queue->cmds[tag], set by queue_rq */
 	u64 cmd_dma;
-	struct ib_mr *mr;
+	struct ib_mr *mr;		/* queue->mrs[tag] */
 	bool mr_used;		/* the MR was registered for this request */
 	bool requeue;		/* cancelled by recovery: requeue, not fail */
 	int nents;		/* mapped sg entries, 0 if none */
@@ -105,8 +114,8 @@ struct rdmablk_dev {
 	int index;
 	enum rdmablk_dev_state state;
 	spinlock_t lock;	/* state, removing, ipending */
-	bool removing;		/* unmap or device removal: no reconnect */
-	struct list_head rm_entry;	/* rdmablk_remove_ibdev() */
+	bool removing;		/* unmap or rmmod: no reconnect */
+	struct list_head rm_entry;	/* rdmablk_remove_all() */
 
 	/* What was mapped (validated copy of struct rdmablk_ctl_map). */
 	struct sockaddr_storage addr;
@@ -170,8 +179,6 @@ void rdmablk_free_queues(struct rdmablk_dev *dev);
 void rdmablk_error(struct rdmablk_dev *dev, const char *why);
 int rdmablk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			 unsigned int hctx_idx, unsigned int numa_node);
-void rdmablk_exit_request(struct blk_mq_tag_set *set, struct request *rq,
-			  unsigned int hctx_idx);
 blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 			      const struct blk_mq_queue_data *bd);
 void rdmablk_complete_rq(struct request *rq);
@@ -180,6 +187,7 @@ void rdmablk_err_work(struct work_struct *work);
 void rdmablk_reconnect_work(struct work_struct *work);
 void rdmablk_mark_removing(struct rdmablk_dev *dev);
 void rdmablk_recovery_release(struct rdmablk_dev *dev);
+void rdmablk_lose_ibdev(struct rdmablk_dev *dev, struct ib_device *ibdev);
 int rdmablk_rdma_init(void);
 void rdmablk_rdma_exit(void);
 
@@ -189,7 +197,6 @@ int rdmablk_unmap(u32 index);
 int rdmablk_list(struct rdmablk_ctl_info __user *entries, u32 *count);
 int rdmablk_status(u32 index, struct rdmablk_ctl_info *info);
 enum rdmablk_ctl_state rdmablk_ctl_state(enum rdmablk_dev_state state);
-void rdmablk_remove_ibdev(struct ib_device *ibdev);
 
 /* sysfs.c */
 extern const struct attribute_group *rdmablk_attr_groups[];

@@ -40,6 +40,7 @@ Command register_map(CLI::App& parent);
 Command register_unmap(CLI::App& parent);
 Command register_list(CLI::App& parent);
 Command register_udev_id(CLI::App& parent);
+Command register_status(CLI::App& parent);
 
 // "4k", "1M"... for option `name`; throws UsageError.
 uint64_t size_arg(std::string_view name, const std::string& text);

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -171,6 +172,12 @@ std::string run_map(const MapArgs& a) {
 
   ControlFd ctl;
   std::string peer = fmt::format("rdma://{}/{}", addr_str(m->family, m->addr, url.port), url.export_name);
+  // Two disks on one export would each cache and reorder on their own.
+  const uint16_t port = m->port ? m->port : RDMABLK_DEFAULT_RDMA_PORT;
+  for (const auto& d : list_devices(ctl))
+    if (d.state != RDMABLK_CTL_STATE_DELETING && d.family == m->family && d.port == port &&
+        std::memcmp(d.addr, m->addr, sizeof d.addr) == 0 && device_export(d) == url.export_name)
+      throw Failure(fmt::format("{}: already mapped as /dev/rdmablk{} (unmap it first)", peer, d.index));
   int rc = ioctl(ctl.get(), RDMABLK_CTL_MAP, m.get());
   int err = errno;
   std::memset(m->secret, 0, sizeof m->secret);
@@ -237,42 +244,124 @@ int run_unmap(const UnmapArgs& a) {
   return 0;
 }
 
-// ---- list ----
+// ---- list and status ----
+
+// The block layer's own counters of the disk (Documentation/block/stat.rst):
+// absent fields (a disk gone meanwhile) stay 0.
+struct BlockStat {
+  uint64_t read_ios = 0, read_sectors = 0, write_ios = 0, write_sectors = 0, in_flight = 0;
+};
+
+BlockStat block_stat(uint32_t index) {
+  BlockStat st;
+  std::ifstream in(fmt::format("/sys/block/rdmablk{}/stat", index));
+  uint64_t read_merges = 0, read_ticks = 0, write_merges = 0, write_ticks = 0;
+  in >> st.read_ios >> read_merges >> st.read_sectors >> read_ticks >> st.write_ios >> write_merges >>
+      st.write_sectors >> write_ticks >> st.in_flight;
+  return st;
+}
+
+// One value of /sys/block/rdmablkN/rdmablk/ (kmod/sysfs.c), 0 if unreadable.
+uint64_t sysfs_value(uint32_t index, const char* name) {
+  std::ifstream in(fmt::format("/sys/block/rdmablk{}/rdmablk/{}", index, name));
+  uint64_t v = 0;
+  in >> v;
+  return v;
+}
+
+std::vector<std::string> feature_names(uint32_t features) {
+  static constexpr std::pair<uint32_t, const char*> kNames[] = {
+      {RDMABLK_FEAT_INLINE_WRITE, "inline-write"}, {RDMABLK_FEAT_REMOTE_INV, "remote-invalidate"},
+      {RDMABLK_FEAT_DIRECT, "direct"},             {RDMABLK_FEAT_FLUSH, "flush"},
+      {RDMABLK_FEAT_FUA, "fua"},                   {RDMABLK_FEAT_DISCARD, "discard"},
+      {RDMABLK_FEAT_WRITE_ZEROES, "write-zeroes"}};
+  std::vector<std::string> names;
+  for (auto [bit, name] : kNames)
+    if (features & bit) names.emplace_back(name);
+  return names;
+}
+
+const char* mode_str(const rdmablk_ctl_info& i) { return i.mode == RDMABLK_CTL_MODE_DIRECT ? "direct" : "command"; }
+
+nlohmann::ordered_json info_json(const rdmablk_ctl_info& i) {
+  BlockStat st = block_stat(i.index);
+  return {{"device", fmt::format("/dev/rdmablk{}", i.index)},
+          {"state", state_str(i.state)},
+          {"target", addr_str(i.family, i.addr, i.port)},
+          {"export", field_str(i.export_name, sizeof i.export_name)},
+          {"host_id", field_str(i.host_id, sizeof i.host_id)},
+          {"size", i.size},
+          {"mode", mode_str(i)},
+          {"queues", i.nr_queues},
+          {"queue_depth", i.queue_depth},
+          {"max_io_size", i.max_io_size},
+          {"max_inline", i.max_inline},
+          {"block_size", i.logical_block_size},
+          {"read_only",
+           ((i.flags & RDMABLK_CTL_F_READ_ONLY) || (i.export_flags & RDMABLK_EXPORT_F_READ_ONLY)) != 0},
+          {"features", feature_names(i.features)},
+          {"session_id", i.session_id},
+          {"counters",
+           {{"read_ios", st.read_ios},
+            {"read_bytes", st.read_sectors * 512},
+            {"write_ios", st.write_ios},
+            {"write_bytes", st.write_sectors * 512},
+            {"in_flight", st.in_flight},
+            {"inline_writes", sysfs_value(i.index, "inline_writes")},
+            {"io_errors", i.io_errors},
+            {"timeouts", i.timeouts},
+            {"reconnects", i.reconnects}}}};
+}
 
 int run_list(bool json) {
   ControlFd ctl;
   auto infos = list_devices(ctl);
   if (json) {
-    auto list = nlohmann::json::array();
-    for (const auto& i : infos)
-      list.push_back({{"device", fmt::format("/dev/rdmablk{}", i.index)},
-                      {"state", state_str(i.state)},
-                      {"target", addr_str(i.family, i.addr, i.port)},
-                      {"export", field_str(i.export_name, sizeof i.export_name)},
-                      {"host_id", field_str(i.host_id, sizeof i.host_id)},
-                      {"size", i.size},
-                      {"mode", i.mode == RDMABLK_CTL_MODE_DIRECT ? "direct" : "command"},
-                      {"queues", i.nr_queues},
-                      {"queue_depth", i.queue_depth},
-                      {"max_io_size", i.max_io_size},
-                      {"block_size", i.logical_block_size},
-                      {"read_only", ((i.flags & RDMABLK_CTL_F_READ_ONLY) ||
-                                     (i.export_flags & RDMABLK_EXPORT_F_READ_ONLY)) != 0},
-                      {"session_id", i.session_id}});
-    fmt::print("{}\n", nlohmann::json{{"devices", list}}.dump(2));
+    auto list = nlohmann::ordered_json::array();
+    for (const auto& i : infos) list.push_back(info_json(i));
+    fmt::print("{}\n", nlohmann::ordered_json{{"devices", list}}.dump(2));
     return 0;
   }
   if (infos.empty()) {
     fmt::print("no devices\n");
     return 0;
   }
-  fmt::print("{:<16} {:<12} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4}\n", "DEVICE", "STATE", "TARGET", "EXPORT", "SIZE",
-             "MODE", "QUEUES", "QD");
+  constexpr auto row = "{:<16} {:<12} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4} {:>6} {:>6}\n";
+  fmt::print(row, "DEVICE", "STATE", "TARGET", "EXPORT", "SIZE", "MODE", "QUEUES", "QD", "RECONN", "ERRORS");
   for (const auto& i : infos)
-    fmt::print("{:<16} {:<12} {:<22} {:<20} {:>10} {:<7} {:>6} {:>4}\n", fmt::format("/dev/rdmablk{}", i.index),
-               state_str(i.state), addr_str(i.family, i.addr, i.port), field_str(i.export_name, sizeof i.export_name),
-               format_size(i.size), i.mode == RDMABLK_CTL_MODE_DIRECT ? "direct" : "command", i.nr_queues,
-               i.queue_depth);
+    fmt::print(row, fmt::format("/dev/rdmablk{}", i.index), state_str(i.state), addr_str(i.family, i.addr, i.port),
+               field_str(i.export_name, sizeof i.export_name), format_size(i.size), mode_str(i), i.nr_queues,
+               i.queue_depth, i.reconnects, i.io_errors);
+  return 0;
+}
+
+struct StatusArgs {
+  std::string device;
+  bool json = false;
+};
+
+int run_status(const StatusArgs& a) {
+  uint32_t index = device_index(a.device);
+  ControlFd ctl;
+  rdmablk_ctl_status s{};
+  s.version = RDMABLK_CTL_VERSION;
+  s.index = index;
+  if (ioctl(ctl.get(), RDMABLK_CTL_STATUS, &s) < 0) {
+    int err = errno;
+    if (err == ENODEV) throw Failure(fmt::format("/dev/rdmablk{}: no such device", index));
+    throw Failure(fmt::format("/dev/rdmablk{}: status: {}", index, std::strerror(err)));
+  }
+  nlohmann::ordered_json j = info_json(s.info);
+  if (a.json) {
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  // "key: value" lines, counters last, in the order info_json() gives them.
+  for (const auto& [key, value] : j.items()) {
+    if (key == "counters") continue;
+    fmt::print("{:<15} {}\n", key + ":", value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  for (const auto& [key, value] : j["counters"].items()) fmt::print("{:<15} {}\n", key + ":", value.dump());
   return 0;
 }
 
@@ -314,6 +403,14 @@ Command register_unmap(CLI::App& parent) {
   app->add_option("DEVICE", a->device, "/dev/rdmablkN");
   app->add_flag("--all", a->all, "Remove every rdmablk device");
   return {app, [a] { return run_unmap(*a); }};
+}
+
+Command register_status(CLI::App& parent) {
+  auto a = std::make_shared<StatusArgs>();
+  auto* app = parent.add_subcommand("status", "Show one kernel block device: state, session, limits, counters");
+  app->add_option("DEVICE", a->device, "/dev/rdmablkN")->required();
+  app->add_flag("--json", a->json, "Print one JSON object");
+  return {app, [a] { return run_status(*a); }};
 }
 
 Command register_list(CLI::App& parent) {

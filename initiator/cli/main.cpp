@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands{register_info(app), register_get(app), register_put(app), register_bench(app),
                                 register_discover(app), register_map(app), register_unmap(app),
-                                register_list(app), register_udev_id(app)};
+                                register_list(app), register_status(app),
+                                register_udev_id(app)};
 
   try {
     app.parse(argc, argv);

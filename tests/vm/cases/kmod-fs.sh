@@ -27,6 +27,56 @@ mkdir -p "$WORK/small"
 for i in $(seq 1 300); do head -c $((RANDOM * 3 + i)) /dev/urandom >"$WORK/small/f$i"; done
 (cd "$WORK" && sha256sum big.bin small/* >"$WORK/sums")
 
+# Small O_DIRECT writes (512 B, 4 KiB, 12 KiB: inline in command mode, the
+# target's default max_inline being 4 KiB, 12 KiB not) read back and compared;
+# the inline_writes counter proves which path they took.
+check_small_writes() {  # check_small_writes DEV EXPORT MODE
+  local dev=$1 exp=$2 mode=$3 sys=/sys/block/${1#/dev/}/rdmablk before after bs count seek
+  before=$(cat "$sys/inline_writes")
+  for w in 512:1:20001 4096:4:3000 12288:2:1500; do  # block size:count:seek (in blocks)
+    IFS=: read -r bs count seek <<<"$w"
+    head -c $((bs * count)) /dev/urandom >"$WORK/small.bin"
+    dd if="$WORK/small.bin" of="$dev" bs="$bs" seek="$seek" oflag=direct status=none || fail "$bs B writes"
+    dd if="$dev" of="$WORK/small-back.bin" bs="$bs" skip="$seek" count="$count" iflag=direct status=none ||
+      fail "$bs B reads"
+    same_bytes "$WORK/small.bin" "$WORK/small-back.bin" "$bs B writes ($exp $mode)"
+  done
+  after=$(cat "$sys/inline_writes")
+  if [ "$mode" = command ]; then
+    [ $((after - before)) -ge 5 ] || fail "inline_writes went $before -> $after: small writes did not go inline"
+    [ "$(cat "$sys/max_inline")" -ge 4096 ] || fail "max_inline $(cat "$sys/max_inline") < 4096"
+  else
+    [ "$after" = 0 ] || fail "direct mode counted $after inline writes"
+  fi
+  echo "ok: small writes ($mode): inline_writes $before -> $after"
+}
+
+# /sys/block/rdmablkN/rdmablk/ and `rdmablk status` tell the same story.
+check_status() {  # check_status DEV EXPORT MODE
+  local dev=$1 exp=$2 mode=$3 sys=/sys/block/${1#/dev/}/rdmablk
+  [ "$(cat "$sys/state")" = live ] || fail "sysfs state: $(cat "$sys/state")"
+  [ "$(cat "$sys/export")" = "$exp" ] || fail "sysfs export: $(cat "$sys/export")"
+  [ "$(cat "$sys/mode")" = "$mode" ] || fail "sysfs mode: $(cat "$sys/mode")"
+  [ "$(cat "$sys/target")" = "$TARGET_LISTEN:$t_RDMA_PORT" ] || fail "sysfs target: $(cat "$sys/target")"
+  [ "$(cat "$sys/nr_queues")" = 2 ] || fail "sysfs nr_queues: $(cat "$sys/nr_queues")"
+  [ "$(cat "$sys/queue_depth")" = 32 ] || fail "sysfs queue_depth: $(cat "$sys/queue_depth")"
+  [ "$(cat "$sys/io_errors")" = 0 ] || fail "sysfs io_errors: $(cat "$sys/io_errors")"
+  "$CLI" status "$dev"
+  "$CLI" status "$dev" --json >"$WORK/status.json" || fail "rdmablk status --json"
+  python3 - "$WORK/status.json" "$exp" "$mode" "$(cat "$sys/session_id")" <<'PY' || fail "rdmablk status disagrees with sysfs"
+import json, sys
+s = json.load(open(sys.argv[1]))
+want = {"export": sys.argv[2], "mode": sys.argv[3], "state": "live", "session_id": int(sys.argv[4])}
+bad = {k: s.get(k) for k, v in want.items() if s.get(k) != v}
+c = s["counters"]
+if c["write_ios"] < 1 or c["read_ios"] < 1 or c["write_bytes"] < (8 << 20) or c["io_errors"] != 0:
+    bad["counters"] = c
+if bad:
+    sys.exit(f"mismatch: {bad}")
+PY
+  expect_fail "status of a device that does not exist" 'no such device' "$CLI" status /dev/rdmablk999
+}
+
 exercise() {  # exercise EXPORT MODE
   local exp=$1 mode=$2 dev
   echo "== $exp, $mode mode"
@@ -35,6 +85,7 @@ exercise() {  # exercise EXPORT MODE
   [ -b "$dev" ] || fail "$dev is not a block device"
   "$CLI" list
   [ "$(blockdev --getsize64 "$dev")" = $((192 << 20)) ] || fail "$dev has the wrong size"
+  expect_fail "a second map of $exp" "already mapped as $dev" "$CLI" map "$t_URL/$exp" --mode "$mode"
 
   # raw: O_DIRECT writes at an odd offset, read back and compared
   dd if="$WORK/raw.bin" of="$dev" bs=1M seek=5 oflag=direct conv=fsync status=none || fail "raw write ($mode)"
@@ -42,6 +93,8 @@ exercise() {  # exercise EXPORT MODE
   same_bytes "$WORK/raw.bin" "$WORK/raw-back.bin" "raw device data ($exp $mode)"
   dd if="$dev" of="$WORK/raw-back.bin" bs=4k skip=1280 count=2048 status=none || fail "buffered raw read ($mode)"
   same_bytes "$WORK/raw.bin" "$WORK/raw-back.bin" "buffered raw device data ($exp $mode)"
+  check_small_writes "$dev" "$exp" "$mode"
+  check_status "$dev" "$exp" "$mode"
 
   mkfs.ext4 -q -F "$dev" || fail "mkfs.ext4 on $dev"
   mount "$dev" "$MNT" || fail "mount $dev"

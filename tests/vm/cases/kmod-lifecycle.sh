@@ -3,7 +3,8 @@
 # the target killed (-9) under I/O (I/O fails within a bounded time, no task
 # stuck in D state), rmmod with an unopened device mapped (torn down),
 # `rdma link del` of the RDMA device under a mapped disk (the ib_client
-# remove hook deletes it); dmesg clean.
+# remove hook lets go of rxe0; the disk reconnects over a new rxe0, or fails
+# I/O after ctrl_loss_tmo without one); dmesg clean.
 source "$(dirname "$0")/../kmod-lib.sh"
 start_rdma_target t --export ram0=ram:64M
 
@@ -58,8 +59,11 @@ dd if="$dev" of="$WORK/b-back.bin" bs=1M skip=8 count=4 iflag=direct status=none
 same_bytes "$WORK/a.bin" "$WORK/a-back.bin" "data written before the outage"
 same_bytes "$WORK/b.bin" "$WORK/b-back.bin" "data written across the outage"
 "$CLI" list | grep -q live || fail "device not live after reconnect"
+reconnects=$(cat "/sys/block/${dev#/dev/}/rdmablk/reconnects")
+[ "$reconnects" -ge 1 ] || fail "sysfs reconnects is $reconnects after a reconnect"
+"$CLI" status "$dev" --json | grep -q '"reconnects": [1-9]' || fail "rdmablk status shows no reconnect"
 "$CLI" unmap "$dev" || fail "unmap"
-echo "ok: reconnect resumes held-back I/O, data intact"
+echo "ok: reconnect resumes held-back I/O, data intact ($reconnects reconnects counted)"
 
 echo "== rmmod with a device mapped"
 dev=$("$CLI" map "$t_URL/ram0") || fail "map"
@@ -68,19 +72,50 @@ rmmod rdmablk || fail "rmmod with an unopened device mapped"
 insmod "$KO" || fail "insmod again"
 echo "ok: rmmod tears the device down"
 
-echo "== rdma link del under a mapped device"
-dev=$("$CLI" map "$t_URL/ram0") || fail "map"
-dd if="$dev" of=/dev/null bs=1M count=4 iflag=direct status=none || fail "read"
-# rxe cannot disassociate userspace contexts: `rdma link del` waits until the
-# target (a userspace verbs user of rxe0) exits. Our ib_client goes first.
-rdma link del rxe0 &
-delpid=$!
-for i in $(seq 1 300); do [ -b "$dev" ] || break; sleep 0.1; done
-[ ! -b "$dev" ] || fail "$dev survived rdma link del"
-"$CLI" list | grep -q '^no devices' || fail "device still listed"
-for pid in "${TARGET_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-timeout 60 tail --pid=$delpid -f /dev/null || fail "rdma link del did not finish after the target exited"
-echo "ok: device removed with its RDMA device"
+# rxe cannot disassociate userspace contexts: `rdma link del` also waits for
+# the target (a userspace verbs user of rxe0), which releases it at once.
+sysfs_state() { cat "/sys/block/${1#/dev/}/rdmablk/state"; }
+wait_state() {  # wait_state DEV STATE SECONDS
+  local i
+  for i in $(seq 1 $(($3 * 10))); do [ "$(sysfs_state "$1")" = "$2" ] && return 0; sleep 0.1; done
+  fail "$1 is $(sysfs_state "$1"), not $2, after $3 s"
+}
+
+echo "== rdma link del under a mapped disk, then a new rxe0: the disk reconnects"
+dev=$("$CLI" map "$t_URL/ram0" --queues 2 --qd 16 --reconnect-delay 1 --ctrl-loss-tmo 120) || fail "map"
+random_file "$WORK/a.bin" 4
+random_file "$WORK/b.bin" 4
+dd if="$WORK/a.bin" of="$dev" bs=1M oflag=direct conv=fsync status=none || fail "write a"
+timeout 120 dd if="$dev" of=/dev/null bs=64k count=20000 iflag=direct status=none 2>"$WORK/rd.err" &
+rdpid=$!
+sleep 1
+timeout 60 rdma link del rxe0 || fail "rdma link del rxe0 did not finish (something held the device)"
+[ -b "$dev" ] || fail "$dev went away with its RDMA device"
+wait_state "$dev" reconnecting 10
+timeout 120 dd if="$WORK/b.bin" of="$dev" bs=1M seek=8 oflag=direct conv=fsync status=none 2>"$WORK/wr.err" &
+wrpid=$!
+sleep 2
+kill -0 "$wrpid" 2>/dev/null || fail "a write went through with no RDMA device ($(cat "$WORK/wr.err"))"
+rdma link add rxe0 type rxe netdev d0 || fail "rdma link add rxe0"
+wait_state "$dev" live 90
+wait "$wrpid" || fail "write held back while rxe0 was gone failed: $(cat "$WORK/wr.err")"
+wait "$rdpid" || fail "reads in flight at the removal failed: $(cat "$WORK/rd.err")"
+dd if="$dev" of="$WORK/a-back.bin" bs=1M count=4 iflag=direct status=none || fail "read a"
+dd if="$dev" of="$WORK/b-back.bin" bs=1M skip=8 count=4 iflag=direct status=none || fail "read b"
+same_bytes "$WORK/a.bin" "$WORK/a-back.bin" "data written before the removal"
+same_bytes "$WORK/b.bin" "$WORK/b-back.bin" "data written while rxe0 was gone"
+[ "$(cat "/sys/block/${dev#/dev/}/rdmablk/reconnects")" -ge 1 ] || fail "no reconnect counted"
+"$CLI" unmap "$dev" || fail "unmap"
+echo "ok: the disk survived rdma link del and reconnected over the new rxe0, data intact"
+
+echo "== rdma link del and no new device: I/O fails after ctrl_loss_tmo"
+dev=$("$CLI" map "$t_URL/ram0" --queues 1 --qd 8 --reconnect-delay 1 --ctrl-loss-tmo 5) || fail "map"
+timeout 60 rdma link del rxe0 || fail "rdma link del rxe0"
+wait_state "$dev" dead 30
+dd if="$dev" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null && fail "read from a dead device succeeded"
+timeout 60 "$CLI" unmap "$dev" || fail "unmap of a dead device"
+rdma link add rxe0 type rxe netdev d0 || fail "rdma link add rxe0 again"
+echo "ok: without an RDMA device the disk gives up after ctrl_loss_tmo and unmaps cleanly"
 rmmod rdmablk || fail "rmmod"
 check_dmesg
 echo PASS
