@@ -37,7 +37,8 @@ def _pct(percentiles, p):
 def parse_fio(text):
     """One fio JSON result (first job) -> a run record. Accepts a report with
     a 'mixed' section (unified_rw_reporting=mixed) or separate read/write
-    sections (summed for IOPS and bandwidth; latency of the busier side)."""
+    sections (summed for IOPS and bandwidth; latency of the busier side).
+    Latency percentiles: total (lat_ns) if fio reported them, else clat_ns."""
     job = json.loads(text[text.index("{"):])["jobs"][0]
     if "mixed" in job:
         sides = [job["mixed"]]
@@ -46,7 +47,10 @@ def parse_fio(text):
     if not sides:
         raise ValueError("fio result without I/O")
     main = max(sides, key=lambda s: s["total_ios"])
-    pct = main.get("clat_ns", {}).get("percentile", {})
+    # Total latency (submission + completion, fio --lat_percentiles=1) where
+    # present: with some drivers (nvme-tcp on loopback) io_submit itself does
+    # most of the work and the completion latency alone would hide it.
+    pct = main.get("lat_ns", {}).get("percentile") or main.get("clat_ns", {}).get("percentile", {})
     return {
         "iops": sum(s["iops"] for s in sides),
         "mb_s": sum(s["bw_bytes"] for s in sides) / 1e6,
@@ -86,6 +90,10 @@ def parse_perftest(text, size):
     if not rows:
         raise ValueError(f"no perftest result line for {size} bytes")
     r = [float(x) for x in rows[-1][:9]]
+    if not all(math.isfinite(x) for x in r):
+        # perftest prints inf when it could not measure the CPU clock (its
+        # "Correlation coefficient r^2 < 0.9" under a loaded host).
+        raise ValueError(f"perftest result not finite: {' '.join(rows[-1])}")
     if len(r) >= 9:
         return {"bytes": size, "iterations": int(r[1]), "min_us": r[2], "typical_us": r[4], "avg_us": r[5],
                 "p99_us": r[7], "p999_us": r[8]}

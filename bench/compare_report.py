@@ -22,6 +22,7 @@ by how much (the distance from the bound as a share of the bound).
 """
 import argparse
 import json
+import math
 import pathlib
 import sys
 
@@ -154,12 +155,12 @@ def collect(out):
 
 
 def to_json(o):
-    """NaN (no data) as null: results.json stays strict JSON."""
+    """NaN (no data) and infinities as null: results.json stays strict JSON."""
     if isinstance(o, dict):
         return {k: to_json(v) for k, v in o.items()}
     if isinstance(o, list):
         return [to_json(v) for v in o]
-    return None if isinstance(o, float) and o != o else o
+    return None if isinstance(o, float) and not math.isfinite(o) else o
 
 
 def from_json(o, key=None):
@@ -258,7 +259,7 @@ def report(results, out, plots=True):
     p = lines.append
     head = []
     for key, label in (("date", "date"), ("commit", "commit"), ("command", "command"), ("rig", "rig"),
-                       ("kernel", "guest kernel"), ("elapsed_s", "VM time (s)"), ("config", "fio/bench")):
+                       ("kernel", "guest kernel"), ("elapsed_s", "time in the guest (s)"), ("config", "fio/bench")):
         if meta.get(key):
             head.append(f"- {label}: {meta[key]}")
     p("\n".join(head))
@@ -299,8 +300,10 @@ def report(results, out, plots=True):
         p("perftest on rxe0 (the floor; MB/s of 10^6 bytes): " + "; ".join(floor) + ".")
         p("")
     if results["goals"]:
-        met = sum(1 for x in results["goals"] if x["met"])
-        p(f"Goals: {met} of {len(results['goals'])} met.")
+        met = sum(1 for x in results["goals"] if x["met"] is True)
+        missed = sum(1 for x in results["goals"] if x["met"] is False)
+        nodata = len(results["goals"]) - met - missed
+        p(f"Goals: {met} met, {missed} missed" + (f", {nodata} without data" if nodata else "") + ".")
         p("")
         rows, group = [], None
         for x in results["goals"]:

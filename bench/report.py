@@ -1,35 +1,27 @@
 #!/usr/bin/env python3
-"""Summarise `rdmablk bench --json` results of a side-by-side run.
+"""Summarise `rdmablk bench --json` results of a two-system run
+(bench/nbd-loopback).
 
 Files are named SYSTEM-RW-BS-qdQD-repN.json. For each workload the table
 shows the median (min..max over repetitions) of IOPS, MB/s and p50/p99
-latency per system, and the subject/baseline ratios of the medians.
+latency per system, then the subject/baseline ratios of the medians.
 """
 import argparse
-import json
 import pathlib
-import re
-import statistics
 import sys
 
-NAME = re.compile(r"^(?P<system>.+)-(?P<rw>[a-z]+)-(?P<bs>\w+)-qd(?P<qd>\d+)-rep(?P<rep>\d+)\.json$")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import benchlib as bl  # noqa: E402
 
 
 def load(directory):
     runs = {}
     for path in sorted(pathlib.Path(directory).glob("*.json")):
-        m = NAME.match(path.name)
-        if not m:
-            continue
-        total = json.loads(path.read_text())["total"]
-        key = (m["rw"], m["bs"], int(m["qd"]))
-        runs.setdefault(key, {}).setdefault(m["system"], []).append(total)
+        m = bl.NAME.match(path.name)
+        if m:
+            key = (m["rw"], m["bs"], int(m["qd"]))
+            runs.setdefault(key, {}).setdefault(m["system"], []).append(bl.parse_rdmablk_bench(path.read_text()))
     return runs
-
-
-def spread(values, fmt):
-    med = statistics.median(values)
-    return med, f"{fmt(med)} ({fmt(min(values))}..{fmt(max(values))})"
 
 
 def main():
@@ -41,30 +33,24 @@ def main():
     runs = load(args.directory)
     if not runs:
         sys.exit(f"report: no results in {args.directory}")
-
-    print(f"| workload | system | IOPS | MB/s | p50 us | p99 us |")
-    print(f"|---|---|---|---|---|---|")
-    ratios = []
+    rows, ratios = [], []
     for (rw, bs, qd), systems in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
         med = {}
         for system in (args.subject, args.baseline):
-            totals = systems.get(system, [])
-            if not totals:
+            if system not in systems:
                 continue
-            iops, iops_s = spread([t["iops"] for t in totals], lambda v: f"{v:,.0f}")
-            mbs, mbs_s = spread([t["mb_s"] for t in totals], lambda v: f"{v:,.1f}")
-            p50, p50_s = spread([t["lat_us"]["p50"] for t in totals], lambda v: f"{v:,.0f}")
-            p99, p99_s = spread([t["lat_us"]["p99"] for t in totals], lambda v: f"{v:,.0f}")
-            med[system] = (iops, mbs, p50, p99)
-            print(f"| {rw} {bs} QD{qd} | {system} | {iops_s} | {mbs_s} | {p50_s} | {p99_s} |")
+            s = {k: bl.spread([r[k] for r in systems[system]]) for k in ("iops", "mb_s", "p50_us", "p99_us")}
+            med[system] = s
+            rows.append([f"{rw} {bs} QD{qd}", system, bl.cell(s["iops"]), bl.cell(s["mb_s"], 1),
+                         bl.cell(s["p50_us"]), bl.cell(s["p99_us"])])
         if len(med) == 2:
-            s, b = med[args.subject], med[args.baseline]
-            ratios.append((f"{rw} {bs} QD{qd}", s[0] / b[0], b[2] / s[2] if s[2] else 0.0))
+            sub, base = med[args.subject], med[args.baseline]
+            ratios.append([f"{rw} {bs} QD{qd}", bl.ratio_text(sub["iops"]["median"] / base["iops"]["median"]),
+                           bl.ratio_text(base["p50_us"]["median"] / sub["p50_us"]["median"])])
+    print(bl.table(["workload", "system", "IOPS", "MB/s", "p50 us", "p99 us"], rows))
     print()
-    print(f"| workload | IOPS {args.subject}/{args.baseline} | p50 latency {args.baseline}/{args.subject} |")
-    print("|---|---|---|")
-    for workload, iops_ratio, lat_ratio in ratios:
-        print(f"| {workload} | {iops_ratio:.2f}x | {lat_ratio:.2f}x |")
+    print(bl.table(["workload", f"IOPS {args.subject}/{args.baseline}",
+                    f"p50 latency {args.baseline}/{args.subject}"], ratios))
 
 
 if __name__ == "__main__":

@@ -84,6 +84,12 @@ class CompareReport(unittest.TestCase):
     def test_parsers(self):
         rec = bl.parse_fio(fio_json(1000, 50))
         self.assertEqual((rec["iops"], rec["p50_us"], rec["p999_us"], rec["ios"]), (1000, 50, 150, 5000))
+        # Total latency (lat_percentiles=1) wins over completion latency.
+        job = json.loads(fio_json(1000, 50).split("\n", 1)[1])
+        job["jobs"][0]["mixed"]["lat_ns"] = {"percentile": {"50.000000": 80e3, "99.000000": 90e3}}
+        rec = bl.parse_fio(json.dumps(job))
+        self.assertEqual(rec["p50_us"], 80)
+        self.assertTrue(math.isnan(rec["p999_us"]))
         job = json.loads(fio_json(700, 50).split("\n", 1)[1])["jobs"][0]["mixed"]
         split = {"jobs": [{"read": job, "write": dict(job, iops=300, bw_bytes=300 * 4096, total_ios=1500)}]}
         rec = bl.parse_fio(json.dumps(split))
@@ -92,6 +98,9 @@ class CompareReport(unittest.TestCase):
         self.assertAlmostEqual(bl.parse_perftest(BW.format(s=131072, bw=62.5), 131072)["mb_s"], 65.536)
         with self.assertRaises(ValueError):
             bl.parse_perftest("nothing", 4096)
+        inf = " 4096    1000          inf            inf          inf      \t       inf         \t-nan   \t\tinf     \t\tinf\n"
+        with self.assertRaisesRegex(ValueError, "not finite"):
+            bl.parse_perftest(inf, 4096)
         self.assertIsNone(bl.NAME.match("x-randrw70-4k-qd32-rep1.sys"))
         m = bl.NAME.match("user-command-poll-randrw70-4k-qd32-rep3.json")
         self.assertEqual((m["system"], m["rw"], m["bs"], m["qd"], m["rep"]),
@@ -150,6 +159,7 @@ class CompareReport(unittest.TestCase):
         self.assertIn("| rdmablk-command / nvme-rdma: 4K randread QD32 IOPS | 1.00x | >= 1.25 | MISSED (by 20%) |", md)
         self.assertIn("| rdmablk-command / nvme-rdma: 4K randread QD1 p50 latency | 0.76x | <= 0.8 | met (by 5%) |", md)
         self.assertIn("- teardown: clean", md)
+        self.assertRegex(md, r"Goals: \d+ met, \d+ missed\.")
         self.assertIn("unreadable result: perftest-ib_read_bw-4096.txt", md)
 
     def test_cli_and_plots(self):
