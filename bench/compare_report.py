@@ -362,7 +362,7 @@ def make_plots(results, out):
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, rotation=35, ha="right")
         ax.set_yscale("log")
-        ax.set_title(f"{LABEL[w]}: completion latency (us, log)")
+        ax.set_title(f"{LABEL[w]}: latency, submission to completion (us, log)")
         ax.grid(axis="y", which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()
