@@ -1,5 +1,6 @@
 // rdmablk-target: serves exports (RAM, files, block devices) to rdmablk
 // initiators over RDMA (librdmacm) and to NBD clients over TCP.
+#include <sys/resource.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -175,6 +176,12 @@ void write_port_file(const std::string& path, int nbd_port, int rdma_port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every RDMA queue holds a file descriptor (its completion channel): take
+  // the whole allowance, not the soft 1024 of a login shell.
+  if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   int exit_code = 0;
   auto options = parse_command_line(argc, argv, exit_code);
   if (!options) return exit_code;

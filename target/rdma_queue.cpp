@@ -25,6 +25,12 @@ constexpr int kPollBatch = 16;
 // Poll mode spins this long after the last completion, then sleeps on the
 // completion channel until the next one: busy under load, idle when idle.
 constexpr std::chrono::microseconds kSpinWindow{200};
+// A queue whose send queue completes nothing for this long while work is
+// posted is closed: its initiator takes no responses (posts no receive
+// buffers: RNR, retried forever) and everything queued behind the stuck
+// SEND, bounce buffers of the worker's shared pool included, would be held
+// with it. A correct initiator completes something within microseconds.
+constexpr std::chrono::seconds kSendStallTimeout{5};
 
 uint64_t wr_id(uint32_t index, uint64_t kind) { return uint64_t{index} << 2 | kind; }
 
@@ -59,9 +65,11 @@ RdmaQueue::RdmaQueue(RdmaQueueParams p)
       recv_size_(static_cast<uint32_t>(sizeof(rdmablk_cmd)) + p.max_inline),
       timer_(p.worker->context()),
       keepalive_timer_(p.worker->context()),
+      stall_timer_(p.worker->context()),
       poll_(p.poll),
       keepalive_timeout_(p.keepalive_timeout),
-      session_(std::move(p.session)) {
+      session_(std::move(p.session)),
+      pending_login_(p.pending_login) {
   channel_.reset(ibv_create_comp_channel(id_->verbs));
   if (!channel_) throw std::system_error(errno, std::generic_category(), "ibv_create_comp_channel");
   verbs::set_nonblocking(channel_->fd);
@@ -180,6 +188,35 @@ void RdmaQueue::watch_keepalive() {
   });
 }
 
+void RdmaQueue::sends_posted(uint32_t n) {
+  if (send_posted_ == 0) last_send_progress_ = std::chrono::steady_clock::now();
+  send_posted_ += n;
+  if (stall_watch_) return;
+  stall_watch_ = true;
+  watch_send_stall();
+}
+
+void RdmaQueue::watch_send_stall() {
+  stall_timer_.expires_after(std::chrono::seconds(1));
+  stall_timer_.async_wait([weak = weak_from_this()](const error_code& ec) {
+    auto q = weak.lock();
+    if (!q) return;
+    if (ec || q->closing_ || q->send_posted_ == 0) {
+      q->stall_watch_ = false;
+      return;
+    }
+    if (std::chrono::steady_clock::now() - q->last_send_progress_ > kSendStallTimeout) {
+      q->stall_watch_ = false;
+      spdlog::warn("rdma {}: {} work requests and no completion for {} s (the initiator takes no responses): "
+                   "disconnecting",
+                   q->name_, q->send_posted_, kSendStallTimeout.count());
+      q->begin_close("send queue stalled", false);
+      return;
+    }
+    q->watch_send_stall();
+  });
+}
+
 void RdmaQueue::watch_cq() {
   if (poll_ && std::chrono::steady_clock::now() - last_completion_ < kSpinWindow) {
     // Busy polling: come back as soon as the loop has run what else is ready.
@@ -256,6 +293,7 @@ void RdmaQueue::on_completion(const ibv_wc& wc) {
   // completion, which came first (send queue order).
   const uint8_t done = kind == kSend ? r.wrs : 1;
   send_posted_ -= done;
+  last_send_progress_ = std::chrono::steady_clock::now();
   r.wrs = static_cast<uint8_t>(r.wrs - done);
   if (wc.status != IBV_WC_SUCCESS && !closing_) {
     spdlog::warn("rdma {}: {} of {} tag {:#x} failed: {}", name_, kind == kData ? "data transfer" : "response",
@@ -450,7 +488,7 @@ void RdmaQueue::post_rdma_read(Request& r) {
     maybe_finished();
     return;
   }
-  ++send_posted_;
+  sends_posted(1);
   ++r.wrs;
 }
 
@@ -478,6 +516,10 @@ void RdmaQueue::on_backend_done(Request& r, int error) {
     maybe_finished();
     return;
   }
+  // Only a READ still needs its bounce buffer (to send the data from); the
+  // others give it back to the worker's shared pool before answering.
+  if (r.cmd.opcode != RDMABLK_OP_READ)
+    if (std::byte* b = std::exchange(r.bounce, nullptr)) pool_->put(b);
   if (error != 0) {
     spdlog::warn("rdma {}: export '{}': {} offset {} length {}: {}", name_, export_->name(),
                  rdmablk_opcode_str(r.cmd.opcode), RDMABLK_LE64(r.cmd.offset), RDMABLK_LE32(r.cmd.length),
@@ -526,6 +568,7 @@ void RdmaQueue::do_login(Request& r, const rdmablk_login_req& req) {
   logged_in_ = true;
   limits_ = out.limits;
   export_ = out.exp;
+  if (std::exchange(pending_login_, false)) server_.logged_in(peer_);
   std::memcpy(send_slot(r) + sizeof(rdmablk_rsp), &out.rsp, sizeof out.rsp);
   spdlog::info("rdma {}: {}: {}, {} I/O queue(s) of depth {}, max I/O {}, features {:#x}", name_, session_->name,
                out.reason, out.nr_queues, out.queue_depth, out.limits.max_io_size, out.limits.features);
@@ -616,7 +659,7 @@ void RdmaQueue::post_response(Request& r, bool with_data) {
     maybe_finished();
     return;
   }
-  send_posted_ += n;
+  sends_posted(static_cast<uint32_t>(n));
   r.wrs += n;
 }
 
@@ -707,6 +750,7 @@ void RdmaQueue::maybe_finished() {
   finished_ = true;
   timer_.cancel();
   keepalive_timer_.cancel();
+  stall_timer_.cancel();
   // A buffer a work request may still reach (flush timed out) is leaked,
   // not handed to another request.
   for (auto& r : requests_)

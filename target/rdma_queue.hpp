@@ -53,6 +53,7 @@ struct RdmaQueueParams {
   // Queue 0 is closed when nothing arrived for this long (0: never).
   std::chrono::milliseconds keepalive_timeout{RDMABLK_KEEPALIVE_TIMEOUT_MS};
   std::shared_ptr<RdmaSession> session;             // I/O queues
+  bool pending_login = false;  // queue 0 counted in the server's not-logged-in count
 };
 
 // Send and receive queue sizes for a granted depth (the CQ holds both).
@@ -80,6 +81,9 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   const std::string& name() const { return name_; }
   Worker& worker() const { return worker_; }
   RdmaSession* session() const { return session_.get(); }
+  const boost::asio::ip::address& peer() const { return peer_; }
+  // Queue 0 still counted as not logged in (control thread, once finished).
+  bool pending_login() const { return pending_login_; }
 
   // Any thread; each posts to the worker.
   void start();                           // after rdma_accept: watch the CQ
@@ -133,6 +137,8 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   // Worker thread.
   void watch_cq();
   void watch_keepalive();
+  void sends_posted(uint32_t n);  // count them; watch for a stalled send queue
+  void watch_send_stall();
   void on_cq_readable();
   int poll_cq();  // completions handled
   void on_completion(const ibv_wc& wc);
@@ -183,6 +189,9 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   std::optional<boost::asio::posix::stream_descriptor> channel_fd_;
   boost::asio::steady_timer timer_;  // drain timeout at stop, flush timeout at close
   boost::asio::steady_timer keepalive_timer_;
+  boost::asio::steady_timer stall_timer_;  // a send queue that completes nothing
+  std::chrono::steady_clock::time_point last_send_progress_;
+  bool stall_watch_ = false;
   const bool poll_;
   const std::chrono::milliseconds keepalive_timeout_;
   std::chrono::steady_clock::time_point last_recv_;
@@ -194,6 +203,7 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   const Export* export_ = nullptr;
   bool logged_in_ = false;
   bool login_failed_ = false;  // disconnect once the answer is out
+  bool pending_login_ = false;  // counted by the server until login
 
   std::vector<std::unique_ptr<Request>> requests_;
   std::vector<Request*> free_;

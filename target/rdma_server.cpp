@@ -20,6 +20,9 @@ using boost::system::error_code;
 
 namespace {
 
+// Queue-0 connections one source address may hold without logging in.
+constexpr unsigned kMaxPendingPerAddress = 64;
+
 asio::ip::address sockaddr_address(const sockaddr* sa) {
   if (!sa) return {};
   if (sa->sa_family == AF_INET) {
@@ -423,19 +426,41 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
                              rdma_max_depth(dev->attr)});
 
   std::shared_ptr<RdmaSession> session;
+  std::string why;
+  bool pending = false;  // counted in pending_: undo unless accepted
+  auto unpend = [&] {
+    if (!std::exchange(pending, false)) return;
+    std::lock_guard lock(sessions_mutex_);
+    if (auto it = pending_.find(peer); it != pending_.end() && --it->second == 0) pending_.erase(it);
+  };
+  if (qid == 0) {
+    std::lock_guard lock(sessions_mutex_);
+    unsigned& n = pending_[peer];
+    if (n >= kMaxPendingPerAddress) {
+      status = RDMABLK_S_NO_RESOURCES;
+      why = fmt::format(": {} connections from this address have not logged in yet", n);
+    } else {
+      ++n;
+      pending = true;
+    }
+  }
   if (qid > 0) {
     std::lock_guard lock(sessions_mutex_);
     auto it = sessions_.find(RDMABLK_LE64(req.session_id));
     RdmaSession* s = it == sessions_.end() ? nullptr : it->second.get();
     bool connected = s && qid < s->queues.size() && !s->queues[qid].expired();
     status = judge_join(req, s ? &s->keys : nullptr, connected);
+    if (status == RDMABLK_S_SUCCESS && s->peer != peer) {
+      status = RDMABLK_S_BAD_TICKET;
+      why = fmt::format(": the session logged in from {}", s->peer.to_string());
+    }
     if (status == RDMABLK_S_SUCCESS) {
       session = it->second;
       depth = std::min(depth, s->keys.queue_depth);
     }
   }
   if (status != RDMABLK_S_SUCCESS) {
-    reject(id, status, who, what);
+    reject(id, status, who, what + why);
     return id;
   }
 
@@ -453,6 +478,7 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
   p.session = session;
   p.poll = options_.poll;
   p.keepalive_timeout = options_.keepalive_timeout;
+  p.pending_login = pending;
   std::shared_ptr<RdmaQueue> q;
   try {
     if (qid == 0) {
@@ -461,6 +487,7 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
     }
     q = std::make_shared<RdmaQueue>(p);
   } catch (const std::exception& e) {
+    unpend();
     reject(id, RDMABLK_S_NO_RESOURCES, who, fmt::format("{}: {}", what, e.what()));
     return id;
   }
@@ -503,6 +530,7 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
       session->queues[qid].reset();
     }
     q->destroy_verbs();
+    unpend();
     spdlog::warn("rdma {}: rdma_accept ({}): {}", who, what, std::strerror(err));
     return id;
   }
@@ -526,6 +554,7 @@ std::shared_ptr<RdmaSession> RdmaServer::create_session(LoginOutcome& out, std::
   std::copy(ticket.begin(), ticket.end(), s->keys.ticket.begin());
   s->queues.resize(size_t{out.nr_queues} + 1);
   s->queues[0] = queue0;
+  s->peer = queue0->peer();
   {
     std::lock_guard lock(sessions_mutex_);
     uint64_t id = 0;
@@ -556,6 +585,11 @@ void RdmaServer::end_session(RdmaSession& s, const RdmaQueue* except, bool close
   for (auto& q : others) q->close("session ended");
 }
 
+void RdmaServer::logged_in(const asio::ip::address& peer) {
+  std::lock_guard lock(sessions_mutex_);
+  if (auto it = pending_.find(peer); it != pending_.end() && --it->second == 0) pending_.erase(it);
+}
+
 void RdmaServer::disconnect(std::shared_ptr<RdmaQueue> q) {
   asio::post(control_, [this, q = std::move(q)] {
     if (!conns_.count(q->id())) return;
@@ -574,6 +608,7 @@ void RdmaServer::queue_finished(std::shared_ptr<RdmaQueue> q) {
       std::lock_guard lock(sessions_mutex_);
       if (q->qid() < s->queues.size() && s->queues[q->qid()].lock() == q) s->queues[q->qid()].reset();
     }
+    if (q->pending_login()) logged_in(q->peer());  // never did: no longer pending either
     rdma_cm_id* id = q->id();
     ibv_context* ctx = id->verbs;
     q->destroy_verbs();

@@ -85,6 +85,9 @@ struct RdmaSession {
   const Export* exp = nullptr;
   rdmablk_export_limits limits{};
   std::string name;  // for the log: "session 1a2b... (export 'x', host 'y')"
+  // Queue 0's source address: I/O queues join only from there, so a ticket
+  // seen on the wire is no key for another host (allow lists match by address).
+  boost::asio::ip::address peer;
   // Index = qid; queue 0 is the login queue. Expired entries are free slots.
   std::vector<std::weak_ptr<RdmaQueue>> queues;
   bool ended = false;
@@ -130,6 +133,8 @@ class RdmaServer {
   // Any thread: forgets the session's ticket and closes its other queues
   // (unless the target is stopping: they then drain on their own).
   void end_session(RdmaSession& s, const RdmaQueue* except, bool close_others);
+  // Worker thread: a queue 0 of this peer logged in (no longer pending).
+  void logged_in(const boost::asio::ip::address& peer);
   // Any thread: rdma_disconnect on the control thread (moves the QP to error).
   void disconnect(std::shared_ptr<RdmaQueue> q);
   // Worker thread, once the queue has nothing in flight: the control thread
@@ -187,6 +192,10 @@ class RdmaServer {
 
   std::mutex sessions_mutex_;
   std::unordered_map<uint64_t, std::shared_ptr<RdmaSession>> sessions_;
+  // Queue-0 connections that have not logged in, per source address (under
+  // sessions_mutex_): capped, so that one host cannot take every file
+  // descriptor and connection slot without ever logging in.
+  std::map<boost::asio::ip::address, unsigned> pending_;
 
   // Control thread only: every queue whose cm id is alive.
   std::unordered_map<rdma_cm_id*, std::shared_ptr<RdmaQueue>> conns_;

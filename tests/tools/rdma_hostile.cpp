@@ -6,7 +6,23 @@
 // the target answers each with the status docs/protocol.md prescribes and
 // that the connection still carries good I/O afterwards.
 //
-// usage: rdmablk-rdma-hostile HOST PORT RW_EXPORT RO_EXPORT
+// usage: rdmablk-rdma-hostile HOST PORT RW_EXPORT RO_EXPORT [OPTIONS]
+//   --file EXPORT    a file export (served through the shared bounce buffers):
+//                    a client that stops reading its responses must not hold
+//                    them from other sessions
+//   --direct         RW_EXPORT and RO_EXPORT grant direct mode: forged
+//                    addresses and keys in the initiator's own RDMA READ/WRITE
+//   --burst N        N queue-0 connects at once (asking for the largest depth)
+//                    that never log in: all answered within a bound, the
+//                    target still serving (another host, with --alt-host)
+//   --alt-host HOST  another address of the same target: a stolen ticket used
+//                    from there is refused
+//   --denied EXPORT  an export whose allow list refuses this host (repeatable);
+//   --secret EXPORT  an export with a secret: logins without it fail and the
+//                    connection carries no I/O
+// Only the first MiB of RW_EXPORT is written (by the checks that succeed or
+// by transfers whose result is unspecified); the rest of it, and RO_EXPORT,
+// must stay unchanged, which the calling VM case verifies.
 // Exit status: 0 every expectation met, 1 otherwise (each check prints
 // "ok:" or "FAIL:").
 #include <endian.h>
@@ -16,9 +32,13 @@
 #include <rdma/rdma_cma.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <random>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -178,6 +198,42 @@ class Conn {
     return false;
   }
 
+  // Stops reposting receive buffers (a client that stops reading its
+  // responses), or starts again, reposting every buffer held back.
+  void set_reading(bool on) {
+    reading_ = on;
+    if (on) {
+      for (uint32_t i : held_) post_recv(i);
+      held_.clear();
+    }
+  }
+  // Drives the completion queue for `d` (the inbox fills, nothing is sent).
+  void pump(std::chrono::milliseconds d) {
+    auto until = Clock::now() + d;
+    while (Clock::now() < until && !broken_) poll();
+  }
+  size_t inbox_size() const { return inbox_.size(); }
+
+  // The initiator's own RDMA READ or WRITE of `len` bytes of data() against
+  // (raddr, rkey), as direct mode does: the work completion's status, or -1
+  // when none came within kWait.
+  int rdma(ibv_wr_opcode op, uint64_t raddr, uint32_t rkey, uint32_t len) {
+    ibv_sge sge{reinterpret_cast<uintptr_t>(data_.data()), len, data_mr_->lkey};
+    ibv_send_wr wr{}, *bad = nullptr;
+    wr.wr_id = kRdmaId;
+    wr.sg_list = &sge;
+    wr.num_sge = 1;
+    wr.opcode = op;
+    wr.send_flags = IBV_SEND_SIGNALED;
+    wr.wr.rdma.remote_addr = raddr;
+    wr.wr.rdma.rkey = rkey;
+    if (ibv_post_send(id_->qp, &wr, &bad)) return -1;
+    rdma_status_ = -1;
+    auto until = Clock::now() + kWait;
+    while (rdma_status_ < 0 && Clock::now() < until) poll();
+    return rdma_status_;
+  }
+
   bool broken() const { return broken_; }
   std::byte* data() { return data_.data(); }
   uint64_t data_addr() const { return reinterpret_cast<uintptr_t>(data_.data()); }
@@ -185,7 +241,7 @@ class Conn {
 
  private:
   static constexpr uint32_t kRecvs = 16, kRecvSize = 256;
-  static constexpr uint64_t kSendId = ~0ull;
+  static constexpr uint64_t kSendId = ~0ull, kRdmaId = ~1ull;
 
   rdma_cm_event* wait_event(std::chrono::milliseconds timeout = kWait) {
     pollfd p{ch_->fd, POLLIN, 0};
@@ -217,10 +273,12 @@ class Conn {
       return;
     }
     for (int i = 0; i < n; ++i) {
+      if (wc[i].wr_id == kRdmaId) rdma_status_ = wc[i].status;
       if (wc[i].status != IBV_WC_SUCCESS) {
         broken_ = true;
         continue;
       }
+      if (wc[i].wr_id == kRdmaId) continue;
       if (wc[i].wr_id == kSendId) {
         send_done_ = true;
         continue;
@@ -232,7 +290,10 @@ class Conn {
         m.payload.assign(p + sizeof(m.rsp), p + wc[i].byte_len);
         inbox_.push_back(std::move(m));
       }
-      post_recv(static_cast<uint32_t>(wc[i].wr_id));
+      if (reading_)
+        post_recv(static_cast<uint32_t>(wc[i].wr_id));
+      else
+        held_.push_back(static_cast<uint32_t>(wc[i].wr_id));
     }
   }
 
@@ -243,7 +304,9 @@ class Conn {
   ibv_mr *send_mr_ = nullptr, *recv_mr_ = nullptr, *data_mr_ = nullptr;
   std::vector<std::byte> send_, recv_, data_;
   std::deque<Message> inbox_;
-  bool established_ = false, send_done_ = false, broken_ = false;
+  std::vector<uint32_t> held_;  // receive buffers not reposted
+  int rdma_status_ = -1;
+  bool established_ = false, send_done_ = false, broken_ = false, reading_ = true;
 };
 
 rdmablk_cm_req cm_req(uint16_t qid, uint16_t depth, uint64_t session = 0, const uint8_t* ticket = nullptr) {
@@ -272,14 +335,14 @@ struct Login {
   bool ok = false;
 };
 
-// Opens queue 0 on `exp` and logs in (no secret).
-Login login(Conn& c, const std::string& exp, uint32_t& tag) {
+// Opens queue 0 on `exp` and logs in (no secret, an all-zero MAC).
+Login login(Conn& c, const std::string& exp, uint32_t& tag, bool direct = false, int* status = nullptr) {
   Login l;
   auto req = cm_req(0, 16);
   rdmablk_cm_rep rep{};
   if (c.connect(&req, sizeof(req), &rep) != 0) return l;
   rdmablk_login_req lr{};
-  lr.features = htole32(RDMABLK_FEAT_ALL & ~RDMABLK_FEAT_DIRECT);
+  lr.features = htole32(direct ? RDMABLK_FEAT_ALL : RDMABLK_FEAT_ALL & ~RDMABLK_FEAT_DIRECT);
   lr.nr_queues = htole16(1);
   lr.queue_depth = htole16(16);
   lr.max_io_size = htole32(1u << 20);
@@ -287,6 +350,7 @@ Login login(Conn& c, const std::string& exp, uint32_t& tag) {
   std::memcpy(lr.host_id, "hostile", 7);
   Message m;
   int s = c.status_of(cmd(RDMABLK_OP_LOGIN, ++tag, 0, sizeof(lr)), &lr, sizeof(lr), &m);
+  if (status) *status = s;
   if (s == RDMABLK_S_SUCCESS && m.payload.size() >= sizeof(l.rsp)) {
     std::memcpy(&l.rsp, m.payload.data(), sizeof(l.rsp));
     l.ok = true;
@@ -298,14 +362,523 @@ void expect(int got, int want, const std::string& what) {
   check(got == want, fmt::format("{}: {} (want {})", what, got < 0 ? "no answer" : status_name(got), status_name(want)));
 }
 
+struct Opts {
+  std::string host, port, rw, ro, file, alt, secret;
+  std::vector<std::string> denied;
+  bool direct = false;
+  unsigned burst = 0;
+};
+
+bool valid_opcode(int op) {
+  switch (op) {
+    case RDMABLK_OP_READ:
+    case RDMABLK_OP_WRITE:
+    case RDMABLK_OP_FLUSH:
+    case RDMABLK_OP_DISCARD:
+    case RDMABLK_OP_WRITE_ZEROES:
+    case RDMABLK_OP_KEEPALIVE:
+    case RDMABLK_OP_LOGIN:
+    case RDMABLK_OP_DISCOVER:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A command naming a buffer of `c` (its data region unless told otherwise).
+rdmablk_cmd buf_cmd(Conn& c, uint8_t op, uint32_t& tag, uint64_t off, uint32_t len, uint64_t addr = 0,
+                    uint32_t rkey = 0) {
+  auto k = cmd(op, ++tag, off, len);
+  k.addr = htole64(addr ? addr : c.data_addr());
+  k.rkey = htole32(rkey ? rkey : c.data_rkey());
+  return k;
+}
+
+// Sends a command whose data transfer must fail: the target answers
+// TRANSPORT or ends the connection, and never SUCCESS.
+void expect_transfer_refused(Conn& c, const rdmablk_cmd& k, const std::string& what) {
+  if (!c.send(k)) {
+    check(c.broken(), what + ": the command could not even be sent");
+    return;
+  }
+  auto ans = c.recv();
+  bool ok = (!ans && (c.broken() || c.wait_disconnect())) || (ans && le16toh(ans->rsp.status) == RDMABLK_S_TRANSPORT);
+  check(ok, fmt::format("{}: {}", what,
+                        ans ? fmt::format("answered {}", status_name(le16toh(ans->rsp.status)))
+                            : std::string("connection ended")));
+}
+
+// ---- tickets: another session's, a stale one, one used from another address ----
+void check_tickets(const Opts& o) {
+  auto a = std::make_unique<Conn>(o.host, o.port);
+  Conn b(o.host, o.port);
+  uint32_t ta = 0, tb = 0;
+  Login la = login(*a, o.rw, ta), lb = login(b, o.rw, tb);
+  check(la.ok && lb.ok, "two sessions log in");
+  if (!la.ok || !lb.ok) return;
+  const uint64_t ida = le64toh(la.rsp.session_id), idb = le64toh(lb.rsp.session_id);
+  {
+    auto r = cm_req(1, 16, ida, lb.rsp.ticket);
+    Conn j(o.host, o.port);
+    expect(j.connect(&r, sizeof(r)), RDMABLK_S_BAD_TICKET, "join session A with session B's ticket");
+  }
+  {
+    auto r = cm_req(0, 16, ida, la.rsp.ticket);
+    Conn j(o.host, o.port);
+    expect(j.connect(&r, sizeof(r)), RDMABLK_S_BAD_MESSAGE, "queue 0 carrying a session id and ticket");
+  }
+  Conn q1(o.host, o.port);
+  uint32_t t1 = 0;
+  {
+    auto r = cm_req(1, 16, ida, la.rsp.ticket);
+    expect(q1.connect(&r, sizeof(r)), RDMABLK_S_SUCCESS, "join session A as queue 1 with its ticket");
+    expect(q1.status_of(buf_cmd(q1, RDMABLK_OP_READ, t1, 0, 4096)), RDMABLK_S_SUCCESS, "READ on the joined queue");
+    Conn again(o.host, o.port);
+    expect(again.connect(&r, sizeof(r)), RDMABLK_S_QUEUE_LIMIT, "join queue 1 a second time while it is connected");
+  }
+  if (!o.alt.empty()) {
+    auto r = cm_req(1, 16, idb, lb.rsp.ticket);
+    Conn x(o.alt, o.port);
+    expect(x.connect(&r, sizeof(r)), RDMABLK_S_BAD_TICKET,
+           fmt::format("session B's ticket used from another address (via {})", o.alt));
+    // The real owner still joins.
+    Conn y(o.host, o.port);
+    expect(y.connect(&r, sizeof(r)), RDMABLK_S_SUCCESS, "session B's own host joins with it afterwards");
+  }
+  a.reset();  // queue 0 of session A leaves: the session ends
+  check(q1.wait_disconnect(), "the target closes session A's queue 1 when its queue 0 leaves");
+  {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto r = cm_req(1, 16, ida, la.rsp.ticket);
+    Conn j(o.host, o.port);
+    expect(j.connect(&r, sizeof(r)), RDMABLK_S_BAD_TICKET, "a stale ticket (session A ended)");
+  }
+}
+
+// ---- every unknown opcode, random capsules, lengths past every limit ----
+void check_garbage(const Opts& o) {
+  Conn c(o.host, o.port);
+  uint32_t tag = 0;
+  Login l = login(c, o.rw, tag);
+  check(l.ok, "LOGIN for the garbage checks");
+  if (!l.ok) return;
+  const uint64_t size = le64toh(l.rsp.size);
+  const uint32_t max_io = le32toh(l.rsp.max_io_size), max_inline = le32toh(l.rsp.max_inline);
+  const uint32_t feat = le32toh(l.rsp.features);
+  int n = 0, bad = 0;
+  for (int op = 0; op < 256; ++op) {
+    if (valid_opcode(op)) continue;
+    ++n;
+    if (c.status_of(cmd(static_cast<uint8_t>(op), ++tag)) != RDMABLK_S_INVALID_OPCODE) ++bad;
+  }
+  check(bad == 0, fmt::format("{} unknown opcodes: each answered INVALID_OPCODE ({} not)", n, bad));
+
+  std::mt19937_64 rng(0x6a7ba6e);
+  n = 0, bad = 0;
+  int no_answer = 0;
+  std::vector<std::byte> payload(256);
+  for (int i = 0; i < 1000 && !c.broken(); ++i) {
+    rdmablk_cmd k;
+    auto* p = reinterpret_cast<uint8_t*>(&k);
+    for (size_t j = 0; j < sizeof(k); ++j) p[j] = static_cast<uint8_t>(rng());
+    if (i % 2) k.opcode = static_cast<uint8_t>(rng() % 0x22);  // mostly real opcodes
+    k.tag = htole32(++tag);
+    for (auto& b : payload) b = static_cast<std::byte>(rng());
+    size_t extra = rng() % 3 == 0 ? rng() % payload.size() : 0;
+    int s = c.status_of(k, payload.data(), extra);
+    ++n;
+    if (s < 0) ++no_answer;
+    else if (s == RDMABLK_S_SUCCESS) ++bad;
+  }
+  check(n == 1000 && bad == 0 && no_answer == 0,
+        fmt::format("{} random capsules (random opcode, flags, fields, payload): {} refused, {} succeeded, {} unanswered",
+                    n, n - bad - no_answer, bad, no_answer));
+
+  auto k = cmd(RDMABLK_OP_DISCARD, ++tag, 0, (1u << 30) + 4096);
+  expect(c.status_of(k), feat & RDMABLK_FEAT_DISCARD ? RDMABLK_S_TOO_LARGE : RDMABLK_S_UNSUPPORTED,
+         "DISCARD of 1 GiB + 4 KiB");
+  k = cmd(RDMABLK_OP_WRITE_ZEROES, ++tag, size - 4096, 8192);
+  expect(c.status_of(k), feat & RDMABLK_FEAT_WRITE_ZEROES ? RDMABLK_S_OUT_OF_RANGE : RDMABLK_S_UNSUPPORTED,
+         "WRITE_ZEROES running past the end");
+  expect(c.status_of(buf_cmd(c, RDMABLK_OP_WRITE, tag, size - 4096, 8192)), RDMABLK_S_OUT_OF_RANGE,
+         "WRITE (RDMA READ of the data) running past the end");
+  expect(c.status_of(buf_cmd(c, RDMABLK_OP_WRITE, tag, 0, max_io + 4096)), RDMABLK_S_TOO_LARGE,
+         "WRITE over max_io_size");
+  expect(c.status_of(buf_cmd(c, RDMABLK_OP_READ, tag, 0, RDMABLK_MAX_IO_SIZE + 4096)), RDMABLK_S_TOO_LARGE,
+         "READ over the protocol's 8 MiB");
+  expect(c.status_of(buf_cmd(c, RDMABLK_OP_READ, tag, 0, 0)), RDMABLK_S_INVALID_FIELD, "READ of 0 bytes");
+  expect(c.status_of(buf_cmd(c, RDMABLK_OP_READ, tag, 100, 4096)), RDMABLK_S_INVALID_FIELD, "READ at offset 100");
+  expect(c.status_of(buf_cmd(c, RDMABLK_OP_READ, tag, size, 0xfffff000u)), RDMABLK_S_TOO_LARGE,
+         "READ of 4 GiB - 4 KiB at the end");
+  std::vector<std::byte> pat(512, std::byte{0x5a});
+  k = cmd(RDMABLK_OP_WRITE, ++tag, 0, max_inline + 512, RDMABLK_CMD_F_INLINE);
+  expect(c.status_of(k, pat.data(), pat.size()), RDMABLK_S_INVALID_FIELD, "inline WRITE claiming more than max_inline");
+  expect(c.status_of(buf_cmd(c, RDMABLK_OP_DISCOVER, tag, 0, 1u << 20)), RDMABLK_S_INVALID_OPCODE,
+         "DISCOVER after login");
+  // Still serving this very connection.
+  k = cmd(RDMABLK_OP_WRITE, ++tag, 8192, 512, RDMABLK_CMD_F_INLINE);
+  expect(c.status_of(k, pat.data(), pat.size()), RDMABLK_S_SUCCESS, "good inline WRITE after the garbage");
+  std::memset(c.data(), 0, 512);
+  expect(c.status_of(buf_cmd(c, RDMABLK_OP_READ, tag, 8192, 512)), RDMABLK_S_SUCCESS, "good READ after the garbage");
+  check(std::memcmp(c.data(), pat.data(), 512) == 0, "it returns what was written");
+}
+
+// ---- command mode: the target's RDMA READ/WRITE against forged keys and addresses ----
+void check_forged_command(const Opts& o) {
+  struct Case {
+    const char* what;
+    uint8_t op;
+    int64_t addr_delta;  // from the start of the initiator's 1 MiB buffer
+    uint32_t rkey_xor;
+  };
+  const Case cases[] = {
+      {"READ into a buffer named past the end of its key", RDMABLK_OP_READ, (1 << 20) - 2048, 0},
+      {"READ into a buffer named before the start of its key", RDMABLK_OP_READ, -4096, 0},
+      {"WRITE from a forged rkey", RDMABLK_OP_WRITE, 0, 0x5a5a00},
+      {"WRITE from a buffer named past the end of its key", RDMABLK_OP_WRITE, (1 << 20) - 2048, 0},
+      {"WRITE from rkey 0, address 0", RDMABLK_OP_WRITE, INT64_MIN, 0},
+  };
+  for (const auto& cs : cases) {
+    Conn c(o.host, o.port);
+    uint32_t tag = 0;
+    if (!login(c, o.rw, tag).ok) {
+      check(false, fmt::format("LOGIN for: {}", cs.what));
+      continue;
+    }
+    uint64_t addr = cs.addr_delta == INT64_MIN ? 0 : c.data_addr() + cs.addr_delta;
+    uint32_t rkey = cs.addr_delta == INT64_MIN ? 0 : c.data_rkey() ^ cs.rkey_xor;
+    auto k = cmd(cs.op, ++tag, 64 * 1024, 4096);  // inside the first MiB
+    k.addr = htole64(addr);
+    k.rkey = htole32(rkey);
+    expect_transfer_refused(c, k, cs.what);
+  }
+}
+
+// ---- direct mode: the initiator's own RDMA against forged keys and addresses ----
+void check_direct(const Opts& o) {
+  struct Region {
+    uint64_t addr = 0, size = 0;
+    uint32_t rkey = 0;
+  };
+  auto region_of = [&](Conn& c, const std::string& exp) {
+    uint32_t tag = 0;
+    Region r;
+    Login l = login(c, exp, tag, true);
+    if (l.ok && (le32toh(l.rsp.features) & RDMABLK_FEAT_DIRECT)) {
+      r.addr = le64toh(l.rsp.region_addr);
+      r.size = le64toh(l.rsp.region_size);
+      r.rkey = le32toh(l.rsp.region_rkey);
+    }
+    return r;
+  };
+  Region rw, ro;
+  {
+    Conn c(o.host, o.port);
+    rw = region_of(c, o.rw);
+    check(rw.rkey != 0, fmt::format("direct mode on '{}' ({} bytes)", o.rw, rw.size));
+    if (rw.rkey) check(c.rdma(IBV_WR_RDMA_READ, rw.addr, rw.rkey, 4096) == IBV_WC_SUCCESS, "a good direct READ");
+    Conn d(o.host, o.port);
+    ro = region_of(d, o.ro);
+    check(ro.rkey != 0, fmt::format("direct mode on read-only '{}' ({} bytes)", o.ro, ro.size));
+    if (ro.rkey) check(d.rdma(IBV_WR_RDMA_READ, ro.addr, ro.rkey, 4096) == IBV_WC_SUCCESS, "a good direct READ of it");
+  }
+  if (!rw.rkey || !ro.rkey) return;
+  struct Case {
+    std::string what;
+    ibv_wr_opcode op;
+    bool on_ro;          // log in to the read-only export (else the RW one)
+    int64_t delta;       // from the region's start
+    uint32_t rkey_xor;
+    bool other_key;      // use the other export's rkey
+  };
+  const Case cases[] = {
+      {"direct READ running past the export's end", IBV_WR_RDMA_READ, false, 0, 0, false},
+      {"direct WRITE just past the export's end", IBV_WR_RDMA_WRITE, false, 1, 0, false},
+      {"direct WRITE just before the export's start", IBV_WR_RDMA_WRITE, false, -4096, 0, false},
+      {"direct WRITE with a forged rkey", IBV_WR_RDMA_WRITE, false, 64 * 1024, 0x5a5a00, false},
+      {"direct WRITE with the next key index", IBV_WR_RDMA_WRITE, false, 64 * 1024, 0x100, false},
+      {"direct WRITE with the previous key index", IBV_WR_RDMA_WRITE, false, 64 * 1024, 0xffffff00, false},
+      {"direct WRITE to the read-only export", IBV_WR_RDMA_WRITE, true, 0, 0, false},
+      {"direct WRITE to the read-only export's memory with the RW export's key", IBV_WR_RDMA_WRITE, true, 0, 0, true},
+      {"direct WRITE to the RW export's memory with the read-only export's key", IBV_WR_RDMA_WRITE, false, 64 * 1024, 0,
+       true},
+  };
+  for (const auto& cs : cases) {
+    Conn c(o.host, o.port);
+    Region r = region_of(c, cs.on_ro ? o.ro : o.rw);
+    if (!r.rkey) {
+      check(false, "LOGIN for: " + cs.what);
+      continue;
+    }
+    const Region& other = cs.on_ro ? rw : ro;
+    uint64_t addr = r.addr;
+    if (cs.delta == 0 && cs.op == IBV_WR_RDMA_READ) addr = r.addr + r.size - 2048;
+    else if (cs.delta == 1) addr = r.addr + r.size;
+    else addr = r.addr + cs.delta;
+    uint32_t rkey = cs.other_key ? other.rkey : r.rkey;
+    if (cs.rkey_xor == 0x100) rkey += 0x100;
+    else if (cs.rkey_xor == 0xffffff00) rkey -= 0x100;
+    else rkey ^= cs.rkey_xor;
+    std::memset(c.data(), 0xa5, 4096);
+    int st = c.rdma(cs.op, addr, rkey, 4096);
+    check(st != IBV_WC_SUCCESS, fmt::format("{}: {}", cs.what, st < 0 ? "no completion" : ibv_wc_status_str(static_cast<ibv_wc_status>(st))));
+  }
+}
+
+// ---- access: a denied host, a missing or wrong secret: no byte moves ----
+void check_access(const Opts& o) {
+  auto refused = [&](const std::string& exp, const std::string& what, int want, bool random_mac) {
+    Conn c(o.host, o.port);
+    auto req = cm_req(0, 16);
+    if (c.connect(&req, sizeof(req)) != 0) {
+      check(false, what + ": queue 0 did not connect");
+      return;
+    }
+    uint32_t tag = 0;
+    rdmablk_login_req lr{};
+    lr.features = htole32(RDMABLK_FEAT_ALL);
+    lr.nr_queues = htole16(1);
+    lr.queue_depth = htole16(16);
+    lr.max_io_size = htole32(1u << 20);
+    std::memcpy(lr.export_name, exp.data(), exp.size());
+    std::memcpy(lr.host_id, "hostile", 7);
+    if (random_mac)
+      for (auto& b : lr.mac) b = static_cast<uint8_t>(std::rand());
+    expect(c.status_of(cmd(RDMABLK_OP_LOGIN, ++tag, 0, sizeof(lr)), &lr, sizeof(lr)), want, what);
+    // I/O right after the refusal: never served; the target disconnects.
+    std::memset(c.data(), 0xee, 8192);
+    auto k = buf_cmd(c, RDMABLK_OP_READ, tag, 0, 8192);
+    int s = c.send(k) ? -1 : -2;
+    if (s == -1)
+      if (auto ans = c.recv()) s = le16toh(ans->rsp.status);
+    bool untouched = true;
+    for (int i = 0; i < 8192; ++i) untouched &= c.data()[i] == std::byte{0xee};
+    check(s != RDMABLK_S_SUCCESS && untouched,
+          fmt::format("{}: a READ afterwards moves no data ({})", what,
+                      s >= 0 ? status_name(s) : "not answered, connection ended"));
+    // (A KEEPALIVE, valid before login, finds the connection gone.)
+    check(c.broken() || c.wait_disconnect() || c.status_of(cmd(RDMABLK_OP_KEEPALIVE, ++tag)) < 0,
+          what + ": the target ends the connection");
+  };
+  for (const auto& d : o.denied)
+    refused(d, fmt::format("LOGIN to '{}' from a host it does not allow", d), RDMABLK_S_HOST_DENIED, false);
+  if (!o.secret.empty()) {
+    refused(o.secret, fmt::format("LOGIN to '{}' without its secret", o.secret), RDMABLK_S_AUTH_FAILED, false);
+    refused(o.secret, fmt::format("LOGIN to '{}' with a made-up MAC", o.secret), RDMABLK_S_AUTH_FAILED, true);
+  }
+}
+
+// ---- a client that stops reading its responses ----
+// It sends READs (more than its queue depth) but reposts no receive buffer,
+// so the target's answers wait (RNR, retried forever) in its send queue,
+// and the data of every later READ, in bounce buffers of the worker's
+// shared pool, waits behind them. That must cost the target only that
+// queue: another session of the same file export (whose READs need those
+// bounce buffers) is served meanwhile, at worst after the target has
+// given up on the stalled queue (5 s without a send completion).
+void check_stall(const Opts& o) {
+  Conn s(o.host, o.port);
+  uint32_t ts = 0;
+  Login l = login(s, o.file, ts);
+  check(l.ok, fmt::format("LOGIN to file export '{}'", o.file));
+  if (!l.ok) return;
+  const uint64_t size = le64toh(l.rsp.size);
+  s.set_reading(false);
+  const int n = 48;
+  int sent = 0;
+  for (int i = 0; i < n; ++i) {
+    uint64_t off = (uint64_t(i) * 65536) % (size - 65536) / 4096 * 4096;
+    if (!s.send(buf_cmd(s, RDMABLK_OP_READ, ts, off, 65536))) break;
+    ++sent;
+  }
+  const auto stalled = Clock::now();
+  s.pump(std::chrono::milliseconds(500));
+  fmt::print("stalled client: {} READs sent, {} answers received, then it stopped reading\n", sent, s.inbox_size());
+  {
+    Conn g(o.host, o.port);
+    uint32_t tg = 0;
+    check(login(g, o.file, tg).ok, "another session logs in to the same file export meanwhile");
+    int good = 0;
+    double first = -1;
+    auto start = Clock::now();
+    for (int i = 0; i < 64; ++i) {
+      if (g.status_of(buf_cmd(g, RDMABLK_OP_READ, tg, uint64_t(i) * 65536 % (size - 65536) / 4096 * 4096, 65536)) !=
+          RDMABLK_S_SUCCESS)
+        break;
+      if (first < 0) first = std::chrono::duration<double>(Clock::now() - start).count();
+      ++good;
+    }
+    double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    check(good == 64 && secs < 10,
+          fmt::format("it gets all of 64 READs of 64 KiB answered meanwhile ({} in {:.2f} s, the first after {:.2f} s)",
+                      good, secs, first));
+  }
+  bool gone = s.broken() || s.wait_disconnect();
+  double after = std::chrono::duration<double>(Clock::now() - stalled).count();
+  check(gone, fmt::format("the target disconnects the client that stopped reading ({:.1f} s after it stopped)", after));
+}
+
+// ---- a burst of connects ----
+void check_burst(const Opts& o, unsigned n) {
+  rdma_event_channel* ch = rdma_create_event_channel();
+  if (!ch) {
+    check(false, "rdma_create_event_channel");
+    return;
+  }
+  fcntl(ch->fd, F_SETFL, fcntl(ch->fd, F_GETFL) | O_NONBLOCK);
+  rdma_addrinfo hints{}, *res = nullptr;
+  hints.ai_port_space = RDMA_PS_TCP;
+  if (rdma_getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &res)) {
+    check(false, "rdma_getaddrinfo");
+    return;
+  }
+  sockaddr_storage dst{};
+  std::memcpy(&dst, res->ai_dst_addr, res->ai_dst_len);
+  rdma_freeaddrinfo(res);
+  enum St { kResolving, kConnecting, kUp, kRejected, kFailed, kDown };
+  struct B {
+    rdma_cm_id* id = nullptr;
+    St st = kResolving;
+  };
+  std::vector<B> v(n);
+  ibv_pd* pd = nullptr;
+  ibv_cq* cq = nullptr;
+  const auto req = cm_req(0, RDMABLK_MAX_QUEUE_DEPTH);  // as much as the target grants
+  unsigned settled = 0, up = 0, rejected = 0, failed = 0;
+  std::map<int, unsigned> reasons;
+  auto settle = [&](B& b, St st) {
+    if (b.st == kUp || b.st == kRejected || b.st == kFailed) return;
+    b.st = st;
+    ++settled;
+    if (st == kUp) ++up;
+    if (st == kRejected) ++rejected;
+    if (st == kFailed) ++failed;
+  };
+  const auto t0 = Clock::now();
+  for (unsigned i = 0; i < n; ++i) {
+    if (rdma_create_id(ch, &v[i].id, reinterpret_cast<void*>(uintptr_t{i}), RDMA_PS_TCP) ||
+        rdma_resolve_addr(v[i].id, nullptr, reinterpret_cast<sockaddr*>(&dst), 5000))
+      settle(v[i], kFailed);
+  }
+  const auto deadline = t0 + std::chrono::seconds(120);
+  while (settled < n && Clock::now() < deadline) {
+    pollfd p{ch->fd, POLLIN, 0};
+    ::poll(&p, 1, 100);
+    rdma_cm_event* ev = nullptr;
+    while (rdma_get_cm_event(ch, &ev) == 0) {
+      B& b = v[reinterpret_cast<uintptr_t>(ev->id->context)];
+      switch (ev->event) {
+        case RDMA_CM_EVENT_ADDR_RESOLVED:
+          if (rdma_resolve_route(b.id, 5000)) settle(b, kFailed);
+          break;
+        case RDMA_CM_EVENT_ROUTE_RESOLVED: {
+          if (!pd) {
+            pd = ibv_alloc_pd(b.id->verbs);
+            cq = ibv_create_cq(b.id->verbs, 4096, nullptr, nullptr, 0);
+          }
+          ibv_qp_init_attr qa{};
+          qa.send_cq = qa.recv_cq = cq;
+          qa.qp_type = IBV_QPT_RC;
+          qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
+          qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
+          rdma_conn_param cp{};
+          cp.private_data = &req;
+          cp.private_data_len = sizeof(req);
+          cp.initiator_depth = cp.responder_resources = 1;
+          cp.retry_count = cp.rnr_retry_count = 7;
+          if (!pd || !cq || b.id->verbs != pd->context || rdma_create_qp(b.id, pd, &qa) || rdma_connect(b.id, &cp))
+            settle(b, kFailed);
+          else
+            b.st = kConnecting;
+          break;
+        }
+        case RDMA_CM_EVENT_ESTABLISHED:
+          settle(b, kUp);
+          break;
+        case RDMA_CM_EVENT_REJECTED: {
+          int why = -1;
+          if (ev->param.conn.private_data_len >= sizeof(rdmablk_cm_rej)) {
+            rdmablk_cm_rej rej;
+            std::memcpy(&rej, ev->param.conn.private_data, sizeof(rej));
+            if (le32toh(rej.magic) == RDMABLK_MAGIC) why = le16toh(rej.status);
+          }
+          ++reasons[why];
+          settle(b, kRejected);
+          break;
+        }
+        case RDMA_CM_EVENT_DISCONNECTED:
+          if (b.st == kUp) b.st = kDown;
+          break;
+        default:  // ADDR/ROUTE_ERROR, UNREACHABLE, CONNECT_ERROR
+          settle(b, kFailed);
+          break;
+      }
+      rdma_ack_cm_event(ev);
+    }
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::string why;
+  for (auto [s, k] : reasons) why += fmt::format(" {}x {}", k, s < 0 ? "(not from rdmablk)" : status_name(s));
+  check(settled == n, fmt::format("burst of {} queue-0 connects: {} established, {} rejected{}, {} failed; "
+                                  "all settled: {} ({:.1f} s)",
+                                  n, up, rejected, why.empty() ? "" : " (" + why.substr(1) + ")", failed,
+                                  settled == n ? "yes" : "NO", secs));
+  check(up > 0, "the burst got connections");
+  {
+    // Another host is not locked out (the target caps connections that
+    // have not logged in per source address).
+    const std::string& other = o.alt.empty() ? o.host : o.alt;
+    Conn f(other, o.port);
+    uint32_t t = 0;
+    bool ok = login(f, o.rw, t).ok && f.status_of(buf_cmd(f, RDMABLK_OP_READ, t, 0, 4096)) == RDMABLK_S_SUCCESS;
+    check(ok, fmt::format("a new session (via {}) logs in and reads while {} burst connections are held", other, up));
+  }
+  for (auto& b : v)
+    if (b.id && (b.st == kUp || b.st == kDown)) rdma_disconnect(b.id);
+  auto until = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < until) {
+    pollfd p{ch->fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    rdma_cm_event* ev = nullptr;
+    while (rdma_get_cm_event(ch, &ev) == 0) rdma_ack_cm_event(ev);
+  }
+  for (auto& b : v) {
+    if (!b.id) continue;
+    if (b.id->qp) rdma_destroy_qp(b.id);
+    rdma_destroy_id(b.id);
+  }
+  if (cq) ibv_destroy_cq(cq);
+  if (pd) ibv_dealloc_pd(pd);
+  rdma_destroy_event_channel(ch);
+  fmt::print("burst: {} connections closed after {:.1f} s\n", up,
+             std::chrono::duration<double>(Clock::now() - t0).count());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    fmt::print(stderr, "usage: {} HOST PORT RW_EXPORT RO_EXPORT\n", argv[0]);
+  Opts o;
+  bool usage = argc < 5;
+  for (int i = 5; i < argc && !usage; ++i) {
+    std::string a = argv[i];
+    bool has = i + 1 < argc;
+    if (a == "--direct") o.direct = true;
+    else if (a == "--file" && has) o.file = argv[++i];
+    else if (a == "--burst" && has) o.burst = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--alt-host" && has) o.alt = argv[++i];
+    else if (a == "--denied" && has) o.denied.push_back(argv[++i]);
+    else if (a == "--secret" && has) o.secret = argv[++i];
+    else usage = true;
+  }
+  if (usage) {
+    fmt::print(stderr,
+               "usage: {} HOST PORT RW_EXPORT RO_EXPORT [--file EXPORT] [--direct] [--burst N] [--alt-host HOST] "
+               "[--denied EXPORT] [--secret EXPORT]\n",
+               argv[0]);
     return 2;
   }
   std::string host = argv[1], port = argv[2], rw = argv[3], ro = argv[4];
+  o.host = host, o.port = port, o.rw = rw, o.ro = ro;
   try {
     // ---- connection requests ----
     {
@@ -454,6 +1027,31 @@ int main(int argc, char** argv) {
       Conn f(host, port);
       uint32_t t = 0;
       check(login(f, rw, t).ok, "a fresh LOGIN after all of the above");
+    }
+
+    // ---- the rest, when asked for ----
+    auto section = [](const char* name) { fmt::print("== {}\n", name); };
+    section("tickets");
+    check_tickets(o);
+    section("garbage and limits");
+    check_garbage(o);
+    section("forged keys and addresses, command mode");
+    check_forged_command(o);
+    if (o.direct) {
+      section("forged keys and addresses, direct mode");
+      check_direct(o);
+    }
+    if (!o.denied.empty() || !o.secret.empty()) {
+      section("access");
+      check_access(o);
+    }
+    if (!o.file.empty()) {
+      section("a client that stops reading");
+      check_stall(o);
+    }
+    if (o.burst) {
+      section("connect burst");
+      check_burst(o, o.burst);
     }
   } catch (const std::exception& e) {
     check(false, fmt::format("setup failed: {}", e.what()));

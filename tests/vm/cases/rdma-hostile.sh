@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Hostile initiators and access control over Soft-RoCE, while well-behaved
+# sessions keep working and verify every byte they write:
+# - rdmablk-rdma-hostile with every check: malformed connects and capsules,
+#   stolen, mixed and stale tickets (one used from another address, through
+#   the rxe1 -> rxe2 pair), every unknown opcode and 1000 random capsules,
+#   lengths past the export and every maximum, forged keys and addresses in
+#   command mode (the target's RDMA) and direct mode (the initiator's own),
+#   logins without the secret or from a denied host, a client that stops
+#   reading its responses, and a burst of RDMA_HOSTILE_BURST (1000) connects
+#   that never log in;
+# - three rdmablk-stress loops (RAM command mode, RAM direct mode, a file
+#   export) run the whole time and must all pass;
+# - access over RDMA and NBD: a denied host or a wrong secret gets no byte;
+#   writes to the read-only export fail on both;
+# afterwards the target is still up, the part of the RW export the hostile
+# client never addressed (all but its first MiB), the read-only export and
+# the secret export are unchanged, the target's memory is back near where
+# it started, and the kernel log is clean.
+source "$(dirname "$0")/../rdma-lib.sh"
+require nbdinfo nbdcopy
+HOSTILE=$RDMABLK_BIN/rdmablk-rdma-hostile
+BURST=${RDMA_HOSTILE_BURST:-1000}
+ALT=198.51.100.2  # the pair's far end (tests/vm/README.md); the target listens on every address
+
+printf 'correct horse battery staple\n' >"$WORK/secret"
+printf 'wrong\n' >"$WORK/wrong"
+chmod 600 "$WORK/secret" "$WORK/wrong"
+random_file "$WORK/ro.img" 16
+cp "$WORK/ro.img" "$WORK/ro.orig"
+truncate -s 64M "$WORK/gfile.img"
+truncate -s 16M "$WORK/hfile.img"
+
+TARGET_LISTEN=0.0.0.0
+start_target t --export open=ram:16M --export good=ram:32M --export gdirect=ram:32M \
+  --export "gfile=$WORK/gfile.img" --export "hfile=$WORK/hfile.img" --export "ro=$WORK/ro.img,ro,mmap" \
+  --export "locked=ram:16M,secret=$WORK/secret" --export "mine=ram:16M,allow=host:alice" \
+  --export "net=ram:16M,allow=10.9.9.0/24"
+TARGET_LISTEN=${RDMABLK_VM_IP:-192.0.2.1}
+[ -n "$t_RDMA_PORT" ] || { cat "$t_LOG" >&2; fail "target does not serve RDMA"; }
+URL=rdma://$TARGET_LISTEN:$t_RDMA_PORT
+# The well-behaved sessions come from another address (through the pair), as
+# another host would: the target limits, per address, the connections that
+# have not logged in, which the burst exhausts for its own address.
+URL2=rdma://$ALT:$t_RDMA_PORT
+NBD=nbd://$TARGET_LISTEN:$t_PORT
+rss() { sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$t_PID/status"; }
+
+# Known contents: all of 'open' but its first MiB (the hostile client's),
+# and the secret export.
+random_file "$WORK/open-tail.bin" 15
+random_file "$WORK/locked.bin" 16
+"$CLI" put "$URL/open" "$WORK/open-tail.bin" --offset 1M >/dev/null || fail "fill open"
+"$CLI" put "$URL/locked" "$WORK/locked.bin" --secret-file "$WORK/secret" >/dev/null || fail "fill locked"
+rss_start=$(rss)
+echo "target VmRSS after start-up and fill: $rss_start"
+
+# Well-behaved sessions, the whole time: stress rounds until told to stop.
+stress_loop() {
+  local name=$1 url=$2 mode=$3 n=0
+  while [ ! -e "$WORK/stop" ]; do
+    n=$((n + 1))
+    if ! timeout 120 "$STRESS" "$url" --mode "$mode" --qd 16 --queues 2 --span 16M --bytes 32M --seed "$n" \
+      >"$WORK/$name.out" 2>&1; then
+      cp "$WORK/$name.out" "$WORK/$name.fail"
+      return 1
+    fi
+    echo "$n" >"$WORK/$name.rounds"
+  done
+}
+stress_loop good "$URL2/good" command &
+p1=$!
+stress_loop gdirect "$URL2/gdirect" direct &
+p2=$!
+stress_loop gfile "$URL2/gfile" command &
+p3=$!
+
+echo "== rdmablk-rdma-hostile (burst $BURST)"
+start=$(date +%s)
+rc=0
+timeout 400 "$HOSTILE" "$TARGET_LISTEN" "$t_RDMA_PORT" open ro --file hfile --direct --burst "$BURST" \
+  --alt-host "$ALT" --denied mine --denied net --secret locked >"$WORK/hostile.out" 2>&1 || rc=$?
+grep -E '^(FAIL|==|stalled|burst|logged)|^ok: (burst|a new session|it gets|the target disconnects|[0-9]+ (unknown|random))' "$WORK/hostile.out" || true
+echo "hostile: $(grep -c '^ok:' "$WORK/hostile.out") checks ok, exit $rc, $(( $(date +%s) - start )) s"
+rss_peak=$(rss)
+echo "target VmRSS right after the hostile client: $rss_peak"
+[ "$rc" -eq 0 ] || { grep '^FAIL' "$WORK/hostile.out" >&2; tail -n 30 "$t_LOG" >&2; fail "hostile initiator (exit $rc)"; }
+assert_alive "$t_PID" "$t_LOG"
+
+touch "$WORK/stop"
+for p in $p1 $p2 $p3; do wait "$p" || true; done
+for n in good gdirect gfile; do
+  [ ! -e "$WORK/$n.fail" ] || { cat "$WORK/$n.fail" >&2; fail "well-behaved session on '$n' failed during the hostile run"; }
+  [ -s "$WORK/$n.rounds" ] || fail "well-behaved session on '$n' finished no round"
+  echo "ok: well-behaved '$n': $(cat "$WORK/$n.rounds") verified stress round(s) of 16 MiB + 32 MiB during the hostile run"
+done
+
+echo "== access: a denied host or a wrong secret gets no byte, over RDMA or NBD"
+no_bytes() {  # WHAT CMD...: fails, and its output file $WORK/leak stays empty
+  rm -f "$WORK/leak"
+  expect_fail "$@"
+  [ ! -s "$WORK/leak" ] || fail "$1: $(stat -c %s "$WORK/leak") bytes came out"
+}
+no_bytes "RDMA get without the secret" 'auth|secret|mac' "$CLI" get "$URL/locked" "$WORK/leak"
+no_bytes "RDMA get with a wrong secret" 'auth|secret|mac' "$CLI" get "$URL/locked" "$WORK/leak" --secret-file "$WORK/wrong"
+no_bytes "RDMA get from a host id not allowed" 'denied|allow' "$CLI" get "$URL/mine" "$WORK/leak" --host-id bob
+no_bytes "RDMA get from an address not allowed" 'denied|allow' "$CLI" get "$URL/net" "$WORK/leak"
+for e in locked mine net; do
+  no_bytes "NBD get of '$e'" '.' "$CLI" get "$NBD/$e" "$WORK/leak"
+  no_bytes "nbdcopy of '$e'" '.' nbdcopy "$NBD/$e" "$WORK/leak"
+  expect_fail "nbdinfo of '$e'" '.' nbdinfo "$NBD/$e"
+done
+nbdinfo --list "$NBD" >"$WORK/list" 2>&1 || { cat "$WORK/list" >&2; fail "nbdinfo --list"; }
+grep -q 'open' "$WORK/list" || fail "nbdinfo --list does not show 'open'"
+! grep -qE "export=\"?(locked|mine|net)\b|^ *(locked|mine|net)$" "$WORK/list" || { cat "$WORK/list" >&2; fail "NBD lists an export it refuses"; }
+echo "ok: nbdinfo --list shows none of locked, mine, net"
+"$CLI" discover "$URL" >"$WORK/discover" 2>&1 || fail "discover"
+! grep -qwE 'mine|net' "$WORK/discover" || { cat "$WORK/discover" >&2; fail "RDMA discover lists an export this host may not open"; }
+echo "ok: RDMA discover does not list mine or net"
+
+echo "== the read-only export refuses writes over both transports"
+random_file "$WORK/w.bin" 1
+expect_fail "RDMA put to ro" 'read-only|read only|permission|not permitted' "$CLI" put "$URL/ro" "$WORK/w.bin"
+expect_fail "NBD put to ro" 'read-only|read only|permission|not permitted' "$CLI" put "$NBD/ro" "$WORK/w.bin"
+expect_fail "nbdcopy to ro" '.' nbdcopy "$WORK/w.bin" "$NBD/ro"
+
+echo "== nothing outside what the hostile client addressed changed"
+assert_alive "$t_PID" "$t_LOG"
+"$CLI" get "$URL/open" "$WORK/open-after" --offset 1M >/dev/null || fail "read back open"
+same_bytes "$WORK/open-tail.bin" "$WORK/open-after" "'open' beyond its first MiB"
+"$CLI" get "$URL/ro" "$WORK/ro-after" >/dev/null || fail "read back ro over RDMA"
+same_bytes "$WORK/ro.orig" "$WORK/ro-after" "the read-only export over RDMA"
+"$CLI" get "$NBD/ro" "$WORK/ro-after-nbd" >/dev/null || fail "read back ro over NBD"
+same_bytes "$WORK/ro.orig" "$WORK/ro-after-nbd" "the read-only export over NBD"
+same_bytes "$WORK/ro.orig" "$WORK/ro.img" "the read-only export's file"
+"$CLI" get "$URL/locked" "$WORK/locked-after" --secret-file "$WORK/secret" >/dev/null || fail "read back locked"
+same_bytes "$WORK/locked.bin" "$WORK/locked-after" "the secret export"
+echo "ok: 'open' [1M, 16M), 'ro' (RDMA, NBD, file) and 'locked' unchanged: $(sha256sum <"$WORK/ro.img" | cut -c1-16)... for ro"
+
+# The burst's queues are gone: memory back near the start (within 64 MiB;
+# glibc keeps some freed memory).
+sleep 3
+rss_end=$(rss)
+echo "target VmRSS: start $rss_start, after the hostile run $rss_peak, 3 s later $rss_end"
+s=${rss_start% kB}; e=${rss_end% kB}
+[ $((e - s)) -le 65536 ] || fail "target memory grew by $(( (e - s) / 1024 )) MiB"
+grep -c 'connect rejected\|login refused' "$t_LOG" | sed 's/^/target log: refusals logged: /'
+stop_target "$t_PID" || { tail -n 30 "$t_LOG" >&2; fail "target did not shut down cleanly"; }
+check_dmesg
+echo PASS
