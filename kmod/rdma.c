@@ -587,14 +587,69 @@ static int rdmablk_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	return 0;
 }
 
+struct rdmablk_drain {
+	struct ib_cqe cqe;
+	struct completion done;
+};
+
+static void rdmablk_drain_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	complete(&container_of(wc->wr_cqe, struct rdmablk_drain, cqe)->done);
+}
+
+/*
+ * ib_drain_qp() with a time limit: the QP goes to the error state and a
+ * marker on each work queue completes once everything before it has. A
+ * device that never flushes (rxe of 6.1 after a send failed with the link
+ * down) would keep ib_drain_qp() and every task behind it waiting forever.
+ */
+static bool rdmablk_drain_qp(struct rdmablk_queue *q)
+{
+	struct ib_qp_attr attr = { .qp_state = IB_QPS_ERR };
+	struct rdmablk_drain sd, rd;
+	struct ib_rdma_wr swr = {
+		.wr = {
+			.wr_cqe = &sd.cqe,
+			.opcode = IB_WR_RDMA_WRITE,
+			.send_flags = IB_SEND_SIGNALED,
+		},
+	};
+	struct ib_recv_wr rwr = { .wr_cqe = &rd.cqe };
+
+	sd.cqe.done = rdmablk_drain_done;
+	rd.cqe.done = rdmablk_drain_done;
+	init_completion(&sd.done);
+	init_completion(&rd.done);
+	if (ib_modify_qp(q->qp, &attr, IB_QP_STATE))
+		return false;
+	if (ib_post_send(q->qp, &swr.wr, NULL) ||
+	    !wait_for_completion_timeout(&sd.done, RDMABLK_DRAIN_TIMEOUT))
+		return false;
+	return !ib_post_recv(q->qp, &rwr, NULL) &&
+	       wait_for_completion_timeout(&rd.done, RDMABLK_DRAIN_TIMEOUT);
+}
+
 static void rdmablk_stop_queue(struct rdmablk_queue *q)
 {
 	clear_bit(RDMABLK_Q_LIVE, &q->flags);
 	if (test_and_clear_bit(RDMABLK_Q_CONNECTED, &q->flags))
 		rdma_disconnect(q->cm_id);
 	/* a QP that never connected has nothing in flight to wait for */
-	if (q->qp && test_and_clear_bit(RDMABLK_Q_DRAIN, &q->flags))
-		ib_drain_qp(q->qp);
+	if (!q->qp || !test_and_clear_bit(RDMABLK_Q_DRAIN, &q->flags))
+		return;
+	if (rdmablk_drain_qp(q))
+		return;
+	/*
+	 * Undrained: destroy the QP and the CQ now, so no completion (nor our
+	 * drain markers on the stack) can be touched after this; requests in
+	 * flight are then taken back by recovery as usual.
+	 */
+	pr_warn("rdmablk%d: queue %u: the RDMA device did not flush the queue; destroying it\n",
+		q->dev->index, q->qid);
+	rdma_destroy_qp(q->cm_id);
+	q->qp = NULL;
+	ib_free_cq(q->cq);
+	q->cq = NULL;
 }
 
 static void rdmablk_free_queue(struct rdmablk_queue *q)

@@ -39,6 +39,7 @@
 #define RDMABLK_CONNECT_TIMEOUT (15 * HZ)
 #define RDMABLK_LOGIN_TIMEOUT (10 * HZ)
 #define RDMABLK_IO_TIMEOUT (30 * HZ)
+#define RDMABLK_DRAIN_TIMEOUT (10 * HZ)	/* per work queue of a QP */
 
 enum rdmablk_dev_state {
 	RDMABLK_DEV_CONNECTING,	/* map in progress */

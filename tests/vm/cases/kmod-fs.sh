@@ -21,6 +21,24 @@ expect_fail "map of an unknown export" 'unknown export' "$CLI" map "$t_URL/nosuc
 grep -q '^no devices' "$WORK/list" || fail "a refused map left a device behind"
 [ -z "$(ls /dev/rdmablk[0-9]* 2>/dev/null)" ] || fail "a refused map left a block device behind"
 
+echo "== repeated refusals leak no RDMA resources"
+# `rdma resource` counts PDs, CQs, QPs, cm ids and MRs of the kernel and of
+# the (idle) target; after 20 refused maps of each kind they are as before.
+rdma resource show >"$WORK/res.before"
+for i in $(seq 1 20); do
+  "$CLI" map "$t_URL/nosuch" 2>/dev/null && fail "map of an unknown export succeeded"
+  "$CLI" map "rdma://$TARGET_LISTEN:1/ram0" 2>/dev/null && fail "map of a port nobody listens on succeeded"
+done
+for _ in $(seq 1 50); do
+  rdma resource show >"$WORK/res.after"
+  cmp -s "$WORK/res.before" "$WORK/res.after" && break
+  sleep 0.1
+done
+cmp -s "$WORK/res.before" "$WORK/res.after" ||
+  { diff "$WORK/res.before" "$WORK/res.after" >&2; fail "RDMA resources leaked by refused maps"; }
+"$CLI" list | grep -q '^no devices' || fail "refused maps left a device behind"
+echo "ok: 40 refused maps, RDMA resources as before: $(head -n 1 "$WORK/res.after")"
+
 random_file "$WORK/raw.bin" 8
 random_file "$WORK/big.bin" 32
 mkdir -p "$WORK/small"
