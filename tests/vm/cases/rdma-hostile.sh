@@ -147,4 +147,5 @@ s=${rss_start% kB}; e=${rss_end% kB}
 grep -c 'connect rejected\|login refused' "$t_LOG" | sed 's/^/target log: refusals logged: /'
 stop_target "$t_PID" || { tail -n 30 "$t_LOG" >&2; fail "target did not shut down cleanly"; }
 check_dmesg
+echo "case time: ${SECONDS} s"
 echo PASS
