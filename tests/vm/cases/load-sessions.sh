@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # 64 sessions at once against one target, over Soft-RoCE, each at queue
-# depth 32 with 4K random reads and writes (50/50) for RDMA_LOAD_SECONDS
+# depth 32 with 4K random reads and writes (50/50) for RDMABLK_LOAD_SECONDS
 # (default 60):
-#   RDMA_LOAD_KDEVS (8) kernel devices /dev/rdmablkN (command mode, one
+#   RDMABLK_LOAD_KDEVS (8) kernel devices /dev/rdmablkN (command mode, one
 #     queue of depth 32), one fio job each;
-#   RDMA_LOAD_DIRECT (8) `rdmablk bench` processes in direct mode;
+#   RDMABLK_LOAD_DIRECT (8) `rdmablk bench` processes in direct mode;
 #   the rest (48) `rdmablk bench` processes in command mode.
 # Then: no errors (every bench exits 0, every fio job has error 0), no
-# starvation (every session's IOPS at least RDMA_LOAD_BAND (0.4) x the mean
+# starvation (every session's IOPS at least RDMABLK_LOAD_BAND (0.4) x the mean
 # of its kind: kernel, command, direct), the target's memory flat (VmRSS at
 # the end within 5% + 8 MiB of the sample taken once every session is up),
 # every session still logged in at the end, and a clean kernel log.
 source "$(dirname "$0")/../kmod-lib.sh"
 require fio python3
-SECS=${RDMA_LOAD_SECONDS:-60}
-KDEVS=${RDMA_LOAD_KDEVS:-8}
-NDIRECT=${RDMA_LOAD_DIRECT:-8}
-BAND=${RDMA_LOAD_BAND:-0.4}
+SECS=${RDMABLK_LOAD_SECONDS:-60}
+KDEVS=${RDMABLK_LOAD_KDEVS:-8}
+NDIRECT=${RDMABLK_LOAD_DIRECT:-8}
+BAND=${RDMABLK_LOAD_BAND:-0.4}
 TOTAL=64
 NCMD=$((TOTAL - KDEVS - NDIRECT))
 [ "$NCMD" -ge 0 ] || fail "more kernel and direct sessions than $TOTAL"

@@ -7,7 +7,7 @@
 #   lengths past the export and every maximum, forged keys and addresses in
 #   command mode (the target's RDMA) and direct mode (the initiator's own),
 #   logins without the secret or from a denied host, a client that stops
-#   reading its responses, and a burst of RDMA_HOSTILE_BURST (1000) connects
+#   reading its responses, and a burst of RDMABLK_HOSTILE_BURST (1000) connects
 #   that never log in;
 # - three rdmablk-stress loops (RAM command mode, RAM direct mode, a file
 #   export) run the whole time and must all pass;
@@ -20,7 +20,7 @@
 source "$(dirname "$0")/../rdma-lib.sh"
 require nbdinfo nbdcopy
 HOSTILE=$RDMABLK_BIN/rdmablk-rdma-hostile
-BURST=${RDMA_HOSTILE_BURST:-1000}
+BURST=${RDMABLK_HOSTILE_BURST:-1000}
 ALT=198.51.100.2  # the pair's far end (tests/vm/README.md); the target listens on every address
 
 printf 'correct horse battery staple\n' >"$WORK/secret"
