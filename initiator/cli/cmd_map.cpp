@@ -175,8 +175,7 @@ std::string run_map(const MapArgs& a) {
   // Two disks on one export would each cache and reorder on their own.
   const uint16_t port = m->port ? m->port : RDMABLK_DEFAULT_RDMA_PORT;
   for (const auto& d : list_devices(ctl))
-    if (d.state != RDMABLK_CTL_STATE_DELETING && d.family == m->family && d.port == port &&
-        std::memcmp(d.addr, m->addr, sizeof d.addr) == 0 && device_export(d) == url.export_name)
+    if (d.state != RDMABLK_CTL_STATE_DELETING && maps_export(d, m->family, m->addr, port, url.export_name))
       throw Failure(fmt::format("{}: already mapped as /dev/rdmablk{} (unmap it first)", peer, d.index));
   int rc = ioctl(ctl.get(), RDMABLK_CTL_MAP, m.get());
   int err = errno;
@@ -374,6 +373,11 @@ std::vector<rdmablk_ctl_info> mapped_devices() { return list_devices(ControlFd{}
 uint32_t device_number(const std::string& arg) { return device_index(arg); }
 std::string device_target(const rdmablk_ctl_info& i) { return addr_str(i.family, i.addr, i.port); }
 std::string device_export(const rdmablk_ctl_info& i) { return field_str(i.export_name, sizeof i.export_name); }
+bool maps_export(const rdmablk_ctl_info& i, uint16_t family, const uint8_t* addr, uint16_t port,
+                 const std::string& name) {
+  return i.family == family && i.port == port && std::memcmp(i.addr, addr, sizeof i.addr) == 0 &&
+         device_export(i) == name;
+}
 std::string device_host_id(const rdmablk_ctl_info& i) { return field_str(i.host_id, sizeof i.host_id); }
 const char* device_state(const rdmablk_ctl_info& i) { return state_str(i.state); }
 

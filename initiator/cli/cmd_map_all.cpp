@@ -50,9 +50,7 @@ Peer resolve(const Url& url) {
 std::optional<rdmablk_ctl_info> find_mapped(const std::vector<rdmablk_ctl_info>& devices, const Url& url) {
   Peer p = resolve(url);
   for (const auto& d : devices)
-    if (d.family == p.family && d.port == p.port && std::memcmp(d.addr, p.addr, sizeof p.addr) == 0 &&
-        device_export(d) == url.export_name)
-      return d;
+    if (maps_export(d, p.family, p.addr, p.port, url.export_name)) return d;
   return std::nullopt;
 }
 

@@ -24,6 +24,10 @@ uint32_t device_number(const std::string& arg);
 // A device's "addr:port" ("[v6]:port"), export, host id and state word.
 std::string device_target(const rdmablk_ctl_info& info);
 std::string device_export(const rdmablk_ctl_info& info);
+// Whether the device maps export @name of the target at @family/@addr/@port
+// (@addr: 16 bytes as in the ioctl structs; @port: the resolved port).
+bool maps_export(const rdmablk_ctl_info& info, uint16_t family, const uint8_t* addr, uint16_t port,
+                 const std::string& name);
 std::string device_host_id(const rdmablk_ctl_info& info);
 const char* device_state(const rdmablk_ctl_info& info);
 
