@@ -104,6 +104,18 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
                      "0 = never (default 30)")
           ->type_name("SECONDS")
           ->check(CLI::Range(0, 86400));
+  int login_s = static_cast<int>(rdma.login_timeout.count() / 1000);
+  auto* login_opt =
+      app.add_option("--rdma-login-timeout", login_s,
+                     "Disconnect an RDMA queue 0 that has not logged in this many seconds after it was accepted;\n"
+                     "0 = never (default 10)")
+          ->type_name("SECONDS")
+          ->check(CLI::Range(0, 86400));
+  app.add_option("--rdma-max-pending", rdma.max_pending,
+                 "RDMA connections that have not logged in yet, from all addresses together; more are rejected\n"
+                 "(default 256; one address may hold at most 64)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 65536));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -143,6 +155,7 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
   o.port_file = port_file;
   o.log_level = log_level;
   if (keepalive_opt->count()) rdma.keepalive_timeout = std::chrono::seconds(keepalive_s);
+  if (login_opt->count()) rdma.login_timeout = std::chrono::seconds(login_s);
   o.rdma = rdma;
   return o;
 }

@@ -65,9 +65,11 @@ RdmaQueue::RdmaQueue(RdmaQueueParams p)
       recv_size_(static_cast<uint32_t>(sizeof(rdmablk_cmd)) + p.max_inline),
       timer_(p.worker->context()),
       keepalive_timer_(p.worker->context()),
+      login_timer_(p.worker->context()),
       stall_timer_(p.worker->context()),
       poll_(p.poll),
       keepalive_timeout_(p.keepalive_timeout),
+      login_timeout_(p.login_timeout),
       session_(std::move(p.session)),
       pending_login_(p.pending_login) {
   channel_.reset(ibv_create_comp_channel(id_->verbs));
@@ -133,7 +135,10 @@ void RdmaQueue::start() {
   asio::post(worker_.context(), [self = shared_from_this()] {
     self->watching_ = true;
     self->last_recv_ = std::chrono::steady_clock::now();
-    if (self->qid_ == 0) self->watch_keepalive();
+    if (self->qid_ == 0) {
+      self->watch_keepalive();
+      self->watch_login();
+    }
     ibv_req_notify_cq(self->cq_.get(), 0);
     self->poll_cq();
     if (!self->finished_) self->watch_cq();
@@ -185,6 +190,20 @@ void RdmaQueue::watch_keepalive() {
       return;
     }
     q->watch_keepalive();
+  });
+}
+
+// A connection that never logs in holds a descriptor, a QP and its buffers,
+// and counts against the server's not-logged-in caps: a flood of them from
+// many addresses would keep new sessions out until the keepalive timeout.
+void RdmaQueue::watch_login() {
+  if (login_timeout_.count() <= 0 || logged_in_) return;
+  login_timer_.expires_after(login_timeout_);
+  login_timer_.async_wait([weak = weak_from_this()](const error_code& ec) {
+    auto q = weak.lock();
+    if (!q || ec || q->closing_ || q->logged_in_) return;
+    spdlog::warn("rdma {}: no login within {} ms: disconnecting", q->name_, q->login_timeout_.count());
+    q->begin_close("no login in time", false);
   });
 }
 
@@ -448,7 +467,7 @@ void RdmaQueue::with_buffer(Request& r) {
     return;
   }
   r.state = State::need_buffer;
-  if (std::byte* b = pool->get_or_wait(r.waiter)) on_bounce_ready(r, b);
+  if (std::byte* b = pool->get_or_wait(holder_, r.waiter)) on_bounce_ready(r, b);
 }
 
 void RdmaQueue::on_bounce_ready(Request& r, std::byte* buf) {
@@ -519,7 +538,7 @@ void RdmaQueue::on_backend_done(Request& r, int error) {
   // Only a READ still needs its bounce buffer (to send the data from); the
   // others give it back to the worker's shared pool before answering.
   if (r.cmd.opcode != RDMABLK_OP_READ)
-    if (std::byte* b = std::exchange(r.bounce, nullptr)) pool_->put(b);
+    if (std::byte* b = std::exchange(r.bounce, nullptr)) pool_->put(holder_, b);
   if (error != 0) {
     spdlog::warn("rdma {}: export '{}': {} offset {} length {}: {}", name_, export_->name(),
                  rdmablk_opcode_str(r.cmd.opcode), RDMABLK_LE64(r.cmd.offset), RDMABLK_LE32(r.cmd.length),
@@ -566,6 +585,7 @@ void RdmaQueue::do_login(Request& r, const rdmablk_login_req& req) {
     return;
   }
   logged_in_ = true;
+  login_timer_.cancel();
   limits_ = out.limits;
   export_ = out.exp;
   if (std::exchange(pending_login_, false)) server_.logged_in(peer_);
@@ -690,7 +710,7 @@ void RdmaQueue::repost(uint32_t buf) {
 }
 
 void RdmaQueue::release(Request& r) {
-  if (r.state == State::need_buffer && pool_) pool_->cancel(r.waiter);
+  if (r.state == State::need_buffer && pool_) pool_->cancel(holder_, r.waiter);
   if (r.recv >= 0) {
     repost(static_cast<uint32_t>(r.recv));
     r.recv = -1;
@@ -704,7 +724,7 @@ void RdmaQueue::release(Request& r) {
     r.before_stop = false;
     --before_stop_;
   }
-  if (std::byte* b = std::exchange(r.bounce, nullptr)) pool_->put(b);  // may start a waiter at once
+  if (std::byte* b = std::exchange(r.bounce, nullptr)) pool_->put(holder_, b);  // may start a waiter at once
   if (!closing_ && !waiting_recvs_.empty()) {
     auto [buf, len] = waiting_recvs_.front();
     waiting_recvs_.pop_front();
@@ -750,12 +770,14 @@ void RdmaQueue::maybe_finished() {
   finished_ = true;
   timer_.cancel();
   keepalive_timer_.cancel();
+  login_timer_.cancel();
   stall_timer_.cancel();
   // A buffer a work request may still reach (flush timed out) is leaked,
   // not handed to another request.
   for (auto& r : requests_)
     if (r->wrs == 0)
-      if (std::byte* b = std::exchange(r->bounce, nullptr)) pool_->put(b);
+      if (std::byte* b = std::exchange(r->bounce, nullptr)) pool_->put(holder_, b);
+  if (pool_) pool_->leave(holder_);
   if (channel_fd_) {
     error_code ignored;
     channel_fd_->cancel(ignored);

@@ -52,6 +52,8 @@ struct RdmaQueueParams {
   bool poll = false;          // busy-poll the CQ instead of waiting for events
   // Queue 0 is closed when nothing arrived for this long (0: never).
   std::chrono::milliseconds keepalive_timeout{RDMABLK_KEEPALIVE_TIMEOUT_MS};
+  // Queue 0 is closed when it has not logged in this long after start() (0: never).
+  std::chrono::milliseconds login_timeout{0};
   std::shared_ptr<RdmaSession> session;             // I/O queues
   bool pending_login = false;  // queue 0 counted in the server's not-logged-in count
 };
@@ -137,6 +139,7 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   // Worker thread.
   void watch_cq();
   void watch_keepalive();
+  void watch_login();
   void sends_posted(uint32_t n);  // count them; watch for a stalled send queue
   void watch_send_stall();
   void on_cq_readable();
@@ -189,11 +192,13 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   std::optional<boost::asio::posix::stream_descriptor> channel_fd_;
   boost::asio::steady_timer timer_;  // drain timeout at stop, flush timeout at close
   boost::asio::steady_timer keepalive_timer_;
+  boost::asio::steady_timer login_timer_;  // queue 0 until it logs in
   boost::asio::steady_timer stall_timer_;  // a send queue that completes nothing
   std::chrono::steady_clock::time_point last_send_progress_;
   bool stall_watch_ = false;
   const bool poll_;
   const std::chrono::milliseconds keepalive_timeout_;
+  const std::chrono::milliseconds login_timeout_;
   std::chrono::steady_clock::time_point last_recv_;
   std::chrono::steady_clock::time_point last_completion_;  // poll mode: spin while recent
 
@@ -209,6 +214,7 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   std::vector<Request*> free_;
   std::deque<std::pair<uint32_t, uint32_t>> waiting_recvs_;  // (buffer, length) without a request
   BouncePool* pool_ = nullptr;
+  BounceHolder holder_;  // this queue's buffers of pool_ and its share
   uint32_t recv_posted_ = 0;
   uint32_t send_posted_ = 0;
   uint32_t executing_ = 0;     // requests inside the backend

@@ -430,8 +430,7 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
   bool pending = false;  // counted in pending_: undo unless accepted
   auto unpend = [&] {
     if (!std::exchange(pending, false)) return;
-    std::lock_guard lock(sessions_mutex_);
-    if (auto it = pending_.find(peer); it != pending_.end() && --it->second == 0) pending_.erase(it);
+    logged_in(peer);
   };
   if (qid == 0) {
     std::lock_guard lock(sessions_mutex_);
@@ -439,10 +438,15 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
     if (n >= kMaxPendingPerAddress) {
       status = RDMABLK_S_NO_RESOURCES;
       why = fmt::format(": {} connections from this address have not logged in yet", n);
+    } else if (pending_total_ >= options_.max_pending) {
+      status = RDMABLK_S_NO_RESOURCES;
+      why = fmt::format(": {} connections have not logged in yet (--rdma-max-pending)", pending_total_);
     } else {
       ++n;
+      ++pending_total_;
       pending = true;
     }
+    if (n == 0) pending_.erase(peer);
   }
   if (qid > 0) {
     std::lock_guard lock(sessions_mutex_);
@@ -478,6 +482,7 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
   p.session = session;
   p.poll = options_.poll;
   p.keepalive_timeout = options_.keepalive_timeout;
+  p.login_timeout = options_.login_timeout;
   p.pending_login = pending;
   std::shared_ptr<RdmaQueue> q;
   try {
@@ -587,7 +592,10 @@ void RdmaServer::end_session(RdmaSession& s, const RdmaQueue* except, bool close
 
 void RdmaServer::logged_in(const asio::ip::address& peer) {
   std::lock_guard lock(sessions_mutex_);
-  if (auto it = pending_.find(peer); it != pending_.end() && --it->second == 0) pending_.erase(it);
+  if (auto it = pending_.find(peer); it != pending_.end()) {
+    if (--it->second == 0) pending_.erase(it);
+    --pending_total_;
+  }
 }
 
 void RdmaServer::disconnect(std::shared_ptr<RdmaQueue> q) {

@@ -100,6 +100,12 @@ struct RdmaServerOptions {
   bool poll = false;  // busy-poll CQs (lowest latency, one core per worker)
   // A queue 0 that received nothing for this long is disconnected; 0: never.
   std::chrono::milliseconds keepalive_timeout{RDMABLK_KEEPALIVE_TIMEOUT_MS};
+  // A queue 0 that has not logged in this long after it was accepted is
+  // disconnected; 0: never. Initiators log in at once (one round trip).
+  std::chrono::milliseconds login_timeout{10'000};
+  // Queue-0 connections not logged in yet, from all addresses together;
+  // more are rejected (NO_RESOURCES).
+  unsigned max_pending = 256;
 };
 
 class RdmaServer {
@@ -196,6 +202,9 @@ class RdmaServer {
   // sessions_mutex_): capped, so that one host cannot take every file
   // descriptor and connection slot without ever logging in.
   std::map<boost::asio::ip::address, unsigned> pending_;
+  // Their sum, capped too: many addresses (or spoofed ones on a shared L2)
+  // would otherwise fill the open-file limit all the same.
+  unsigned pending_total_ = 0;
 
   // Control thread only: every queue whose cm id is alive.
   std::unordered_map<rdma_cm_id*, std::shared_ptr<RdmaQueue>> conns_;
