@@ -57,6 +57,29 @@ static blk_status_t rdmablk_status_blk(int status)
 }
 
 /*
+ * A broken message or a failed completion while a LOGIN waits for its
+ * answer on queue 0 (map or reconnect): the login fails now with -EPROTO,
+ * not at its timeout.
+ */
+static void rdmablk_fail_login(struct rdmablk_dev *dev, const char *why)
+{
+	unsigned long flags;
+	bool wake;
+
+	spin_lock_irqsave(&dev->lock, flags);
+	wake = dev->ipending && dev->iop == RDMABLK_OP_LOGIN;
+	if (wake) {
+		dev->ipending = false;
+		dev->ierror = -EPROTO;
+	}
+	spin_unlock_irqrestore(&dev->lock, flags);
+	if (wake) {
+		pr_err("rdmablk%d: %s during login\n", dev->index, why);
+		complete(&dev->icmd_done);
+	}
+}
+
+/*
  * Something went wrong on the wire or in a completion: the device stops
  * doing I/O on this connection. Safe from any context.
  */
@@ -84,6 +107,8 @@ void rdmablk_error(struct rdmablk_dev *dev, const char *why)
 		       dev->state == RDMABLK_DEV_DEAD ? "failing I/O" :
 		       "reconnecting");
 		queue_work(rdmablk_wq, &dev->err_work);
+	} else {
+		rdmablk_fail_login(dev, why);
 	}
 }
 
@@ -705,6 +730,8 @@ static int rdmablk_connect_queue(struct rdmablk_dev *dev, u16 qid, u16 depth)
 		return ret;
 	if (!wait_for_completion_timeout(&q->cm_done, RDMABLK_CONNECT_TIMEOUT))
 		return -ETIMEDOUT;
+	if (q->cm_status)	/* a typed reject: map reports it */
+		dev->params.status = q->cm_status;
 	return q->cm_error;
 }
 
@@ -844,16 +871,21 @@ static int rdmablk_login(struct rdmablk_dev *dev, u16 nr_queues, u16 depth)
 	spin_lock_irqsave(&dev->lock, flags);
 	dev->iop = RDMABLK_OP_LOGIN;
 	dev->ipending = true;
+	dev->ierror = 0;
 	dev->irsp_len = 0;
 	spin_unlock_irqrestore(&dev->lock, flags);
 	reinit_completion(&dev->icmd_done);
 	ret = rdmablk_post_icmd(dev, sizeof(*cmd) + sizeof(*req));
 	if (ret)
 		return ret;
-	if (!wait_for_completion_timeout(&dev->icmd_done, RDMABLK_LOGIN_TIMEOUT))
-		return -ETIMEDOUT;
+	ret = wait_for_completion_timeout(&dev->icmd_done, RDMABLK_LOGIN_TIMEOUT);
 	spin_lock_irqsave(&dev->lock, flags);
-	ret = dev->ipending ? (q->cm_error ?: -ECONNRESET) : 0;
+	if (!ret)
+		ret = -ETIMEDOUT;
+	else if (dev->ipending)
+		ret = q->cm_error ?: -ECONNRESET;
+	else
+		ret = dev->ierror;
 	dev->ipending = false;
 	spin_unlock_irqrestore(&dev->lock, flags);
 	if (ret)
@@ -887,6 +919,12 @@ static int rdmablk_login(struct rdmablk_dev *dev, u16 nr_queues, u16 depth)
 	dev->max_inline = le32_to_cpu(lrsp->max_inline);
 	dev->region_addr = le64_to_cpu(lrsp->region_addr);
 	dev->region_rkey = le32_to_cpu(lrsp->region_rkey);
+	/* the block layer sends at least a page per request */
+	if (dev->max_io_size < PAGE_SIZE) {
+		pr_err("rdmablk: target grants a max I/O size of %u bytes, less than a page\n",
+		       dev->max_io_size);
+		return -EOPNOTSUPP;
+	}
 	if (dev->params.mode == RDMABLK_CTL_MODE_DIRECT &&
 	    !(dev->features & RDMABLK_FEAT_DIRECT)) {
 		dev->params.status = RDMABLK_S_UNSUPPORTED;
@@ -992,6 +1030,7 @@ int rdmablk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct rdmablk_req *req = blk_mq_rq_to_pdu(rq);
 
 	req->queue = &dev->queues[dev->nr_io_queues ? hctx_idx + 1 : 0];
+	req->retries = 0;
 	req->reg_cqe.done = rdmablk_reg_done;
 	req->inv_cqe.done = rdmablk_local_inv_done;
 	return 0;
@@ -1257,6 +1296,7 @@ void rdmablk_complete_rq(struct request *rq)
 		blk_mq_requeue_request(rq, false);
 		return;
 	}
+	req->retries = 0;
 	if (req->status != BLK_STS_OK)
 		atomic_long_inc(&req->queue->dev->io_errors);
 	blk_mq_end_request(rq, req->status);
@@ -1273,7 +1313,10 @@ static bool rdmablk_cancel_rq(struct request *rq, void *data)
 	atomic_set(&req->rsp_pending, 0);
 	/* a key it left valid dies with the queue: reconnect makes new MRs */
 	req->mr_used = false;
-	req->requeue = READ_ONCE(dev->state) == RDMABLK_DEV_RECONNECTING;
+	req->requeue = READ_ONCE(dev->state) == RDMABLK_DEV_RECONNECTING &&
+		       req->retries < RDMABLK_MAX_RETRIES;
+	if (req->requeue)
+		req->retries++;
 	req->status = BLK_STS_IOERR;
 	blk_mq_complete_request(rq);
 	return true;

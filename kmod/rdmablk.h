@@ -40,6 +40,12 @@
 #define RDMABLK_LOGIN_TIMEOUT (10 * HZ)
 #define RDMABLK_IO_TIMEOUT (30 * HZ)
 #define RDMABLK_DRAIN_TIMEOUT (10 * HZ)	/* per work queue of a QP */
+/*
+ * Times a request is taken back by recovery and sent again before it fails:
+ * a target that breaks the connection on one request every time (a bug, or
+ * hostile) must not hold that request forever. nvme's nvme_max_retries.
+ */
+#define RDMABLK_MAX_RETRIES 5
 
 enum rdmablk_dev_state {
 	RDMABLK_DEV_CONNECTING,	/* map in progress */
@@ -104,6 +110,7 @@ struct rdmablk_req {
 	struct ib_mr *mr;		/* queue->mrs[tag] */
 	bool mr_used;		/* the MR was registered for this request */
 	bool requeue;		/* cancelled by recovery: requeue, not fail */
+	u8 retries;		/* requeued by recovery so far */
 	int nents;		/* mapped sg entries, 0 if none */
 	atomic_t ref;		/* completion events still to come */
 	atomic_t rsp_pending;	/* 1 while a response is expected */
@@ -151,6 +158,7 @@ struct rdmablk_dev {
 	u32 irsp_len;
 	u8 iop;				/* opcode of the outstanding internal cmd */
 	bool ipending;
+	int ierror;			/* -errno: the LOGIN failed before its answer */
 	unsigned long ka_sent;		/* jiffies of the outstanding KEEPALIVE */
 	struct delayed_work ka_work;
 
