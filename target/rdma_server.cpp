@@ -197,7 +197,10 @@ int RdmaServer::bind_listener(const asio::ip::address& addr, uint16_t port) {
   return 0;
 }
 
-void RdmaServer::start() { watch_channel(); }
+void RdmaServer::start() {
+  watch_channel();
+  schedule_maintenance();
+}
 
 const std::string* RdmaServer::secret(const Export& e) const {
   auto it = secrets_.find(&e);
@@ -377,7 +380,31 @@ void RdmaServer::on_maintenance() {
                     std::strerror(err));
     }
   }
-  if (sync_ticks_ > 0 || (relisten_ && !listen_id_)) schedule_maintenance();
+  watch_devices();
+  schedule_maintenance();
+}
+
+void RdmaServer::watch_devices() {
+  int count = 0;
+  std::unique_ptr<ibv_device*, decltype(&ibv_free_device_list)> list(ibv_get_device_list(&count),
+                                                                      ibv_free_device_list);
+  std::vector<ibv_device*> listed;
+  if (list) listed.assign(list.get(), list.get() + count);
+  std::sort(listed.begin(), listed.end());
+  if (listed == listed_devices_) return;
+  listed_devices_ = listed;
+  // Without this the kernel waits for ever: rxe cannot take its resources
+  // back from a process, so `rdma link del` blocks until we close them.
+  std::vector<ibv_context*> gone;
+  for (const auto& [ctx, dev] : devices_)
+    if (!std::binary_search(listed.begin(), listed.end(), ctx->device) && !removing_.count(ctx)) gone.push_back(ctx);
+  for (ibv_context* ctx : gone) {
+    spdlog::warn("rdma: device {} left the device list with no rdma_cm event", devices_.at(ctx)->name);
+    device_removed(ctx);
+  }
+  // librdmacm holds every device open that rdma_get_devices() ever listed,
+  // also those we never used: a sync closes the ones that went.
+  if (removing_.empty()) sync_librdmacm_devices();
 }
 
 void RdmaServer::reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why) {
