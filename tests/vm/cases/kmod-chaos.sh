@@ -173,5 +173,7 @@ echo "ok: $KILLS kills right after an acknowledged synchronous write, every bloc
 
 "$CLI" unmap "$dev" || fail "unmap"
 rmmod rdmablk || fail "rmmod"
+echo "== the driver's log of the faults"
+dmesg | grep -E 'rdmablk|rxe' | grep -v 'speed is unknown' | tail -n 80
 check_dmesg
 echo PASS
