@@ -20,17 +20,31 @@
 //   --denied EXPORT  an export whose allow list refuses this host (repeatable);
 //   --secret EXPORT  an export with a secret: logins without it fail and the
 //                    connection carries no I/O
+// Two modes run on their own instead of the checks above, while the calling
+// case measures well-behaved sessions:
+//   --drip SECONDS   with --file: a client that takes one response every
+//                    --drip-interval MS (2000) and keeps its queue full of
+//                    READs, until SECONDS pass or --drip-stop FILE exists
+//   --flood-src ADDR (repeatable) --flood-per N (32) queue-0 connects from
+//                    each address that never log in: at most --flood-cap N
+//                    (256) up at once, each closed after --login-timeout
+//                    SECONDS (10); a client from another address gets in
+//                    during the flood, one from a flood address right after
 // Only the first MiB of RW_EXPORT is written (by the checks that succeed or
 // by transfers whose result is unspecified); the rest of it, and RO_EXPORT,
 // must stay unchanged, which the calling VM case verifies.
 // Exit status: 0 every expectation met, 1 otherwise (each check prints
 // "ok:" or "FAIL:").
+#include <arpa/inet.h>
 #include <endian.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <random>
@@ -66,17 +80,26 @@ struct Message {
   std::vector<std::byte> payload;
 };
 
+bool ipv4(const std::string& a, sockaddr_in& out) {
+  out = {};
+  out.sin_family = AF_INET;
+  return inet_pton(AF_INET, a.c_str(), &out.sin_addr) == 1;
+}
+
 // One RC connection to the target with its own PD, CQ and buffers.
 class Conn {
  public:
-  Conn(const std::string& host, const std::string& port) {
+  // `src`: the local IPv4 address to connect from (empty: the route's).
+  Conn(const std::string& host, const std::string& port, const std::string& src = {}) {
     ch_ = rdma_create_event_channel();
     if (!ch_ || rdma_create_id(ch_, &id_, nullptr, RDMA_PS_TCP)) throw std::runtime_error("rdma_create_id");
     fcntl(ch_->fd, F_SETFL, fcntl(ch_->fd, F_GETFL) | O_NONBLOCK);
     rdma_addrinfo hints{}, *res = nullptr;
     hints.ai_port_space = RDMA_PS_TCP;
     if (rdma_getaddrinfo(host.c_str(), port.c_str(), &hints, &res)) throw std::runtime_error("rdma_getaddrinfo");
-    int rc = rdma_resolve_addr(id_, nullptr, res->ai_dst_addr, 2000);
+    sockaddr_in from{};
+    if (!src.empty() && !ipv4(src, from)) throw std::runtime_error("bad source address " + src);
+    int rc = rdma_resolve_addr(id_, src.empty() ? nullptr : reinterpret_cast<sockaddr*>(&from), res->ai_dst_addr, 2000);
     rdma_freeaddrinfo(res);
     if (rc || next_event() != RDMA_CM_EVENT_ADDR_RESOLVED)
       throw std::runtime_error("address not resolved");
@@ -207,6 +230,23 @@ class Conn {
       held_.clear();
     }
   }
+  // Reposts one receive buffer held back (a slow reader takes one response);
+  // false when none is held.
+  bool repost_one() {
+    if (held_.empty()) return false;
+    post_recv(held_.front());
+    held_.erase(held_.begin());
+    return true;
+  }
+  size_t held_recvs() const { return held_.size(); }
+  // True once the target ended the connection (polls the CM, no waiting).
+  bool gone() {
+    while (rdma_cm_event* ev = wait_event(std::chrono::milliseconds(0))) {
+      if (ev->event == RDMA_CM_EVENT_DISCONNECTED) gone_ = true;
+      rdma_ack_cm_event(ev);
+    }
+    return gone_ || broken_;
+  }
   // Drives the completion queue for `d` (the inbox fills, nothing is sent).
   void pump(std::chrono::milliseconds d) {
     auto until = Clock::now() + d;
@@ -306,7 +346,7 @@ class Conn {
   std::deque<Message> inbox_;
   std::vector<uint32_t> held_;  // receive buffers not reposted
   int rdma_status_ = -1;
-  bool established_ = false, send_done_ = false, broken_ = false, reading_ = true;
+  bool established_ = false, send_done_ = false, broken_ = false, reading_ = true, gone_ = false;
 };
 
 rdmablk_cm_req cm_req(uint16_t qid, uint16_t depth, uint64_t session = 0, const uint8_t* ticket = nullptr) {
@@ -336,11 +376,15 @@ struct Login {
 };
 
 // Opens queue 0 on `exp` and logs in (no secret, an all-zero MAC).
-Login login(Conn& c, const std::string& exp, uint32_t& tag, bool direct = false, int* status = nullptr) {
+// `connected`: the connect's outcome (Conn::connect), `status`: the LOGIN's.
+Login login(Conn& c, const std::string& exp, uint32_t& tag, bool direct = false, int* status = nullptr,
+            int* connected = nullptr) {
   Login l;
   auto req = cm_req(0, 16);
   rdmablk_cm_rep rep{};
-  if (c.connect(&req, sizeof(req), &rep) != 0) return l;
+  int cs = c.connect(&req, sizeof(req), &rep);
+  if (connected) *connected = cs;
+  if (cs != 0) return l;
   rdmablk_login_req lr{};
   lr.features = htole32(direct ? RDMABLK_FEAT_ALL : RDMABLK_FEAT_ALL & ~RDMABLK_FEAT_DIRECT);
   lr.nr_queues = htole16(1);
@@ -367,6 +411,13 @@ struct Opts {
   std::vector<std::string> denied;
   bool direct = false;
   unsigned burst = 0;
+  unsigned drip = 0;                     // seconds of slow dripping (0: none)
+  unsigned drip_interval_ms = 2000;
+  std::string drip_stop;                 // a file whose appearance ends the drip
+  std::vector<std::string> flood_src;    // source addresses of the flood
+  unsigned flood_per = 32;               // connects from each
+  unsigned flood_cap = 256;              // the target's --rdma-max-pending
+  unsigned login_timeout = 10;           // the target's --rdma-login-timeout
 };
 
 bool valid_opcode(int op) {
@@ -854,6 +905,265 @@ void check_burst(const Opts& o, unsigned n) {
              std::chrono::duration<double>(Clock::now() - t0).count());
 }
 
+// ---- a client that takes its responses slowly ----
+// Like the client that stops reading, but it reposts one receive buffer
+// every --drip-interval (2 s): its send queue keeps completing something,
+// so the target's stall check (5 s without a completion) never fires, and
+// each response it takes makes room for one more READ of the file export,
+// which it sends at once. So it keeps the target's requests for its queue
+// all in use, each wanting a bounce buffer of the pool the worker shares
+// with every file-export session on the same device. The calling case
+// measures what that costs well-behaved sessions meanwhile; the target
+// bounds what one queue may hold to its share of the pool.
+void check_drip(const Opts& o) {
+  Conn s(o.host, o.port);
+  uint32_t ts = 0;
+  Login l = login(s, o.file, ts);
+  check(l.ok, fmt::format("LOGIN to file export '{}' for the slow drip", o.file));
+  if (!l.ok) return;
+  const uint64_t size = le64toh(l.rsp.size);
+  uint64_t next = 0;
+  auto read = [&] {
+    uint64_t off = next++ * 65536 % (size - 65536) / 4096 * 4096;
+    return s.send(buf_cmd(s, RDMABLK_OP_READ, ts, off, 65536));
+  };
+  s.set_reading(false);
+  int sent = 0;
+  while (sent < 48 && read()) ++sent;  // 2 x depth requests and depth receive buffers' worth
+  s.pump(std::chrono::milliseconds(500));
+  size_t seen = s.inbox_size();
+  const size_t initial = seen;
+  fmt::print("drip: {} READs sent, {} answered; from now on one response taken every {} ms\n", sent, seen,
+             o.drip_interval_ms);
+  std::fflush(stdout);  // the case starts its measurement on this line
+  const auto start = Clock::now(), until = start + std::chrono::seconds(o.drip);
+  unsigned drips = 0, more = 0;
+  bool stuck = false;
+  while (Clock::now() < until && !s.gone() && (o.drip_stop.empty() || access(o.drip_stop.c_str(), F_OK) != 0)) {
+    s.pump(std::chrono::milliseconds(o.drip_interval_ms));
+    // Every response taken freed a request on the target: fill it again.
+    for (; seen < s.inbox_size(); ++seen) {
+      if (!read()) {
+        stuck = true;
+        break;
+      }
+      ++more;
+    }
+    if (stuck) break;
+    if (s.repost_one()) ++drips;
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  const size_t answered = s.inbox_size();
+  const bool connected = !s.gone();
+  fmt::print("drip: {:.0f} s, {} receive buffers reposted one by one, {} responses in all, {} more READs sent\n", secs,
+             drips, answered, more);
+  check(connected && !stuck && drips > 0 && answered > initial,
+        fmt::format("the slow-drip client stays connected and keeps its queue full for {:.0f} s (the stall check "
+                    "does not fire): {} responses taken one every {} ms",
+                    secs, answered, o.drip_interval_ms));
+  s.set_reading(true);
+  s.pump(std::chrono::milliseconds(500));
+}
+
+// ---- a connect flood from many source addresses ----
+// --flood-per queue-0 connects from each --flood-src address, none of which
+// ever logs in. Each address stays under the per-address cap (64), so only
+// the target's global cap of connections that have not logged in
+// (--flood-cap) bounds them, and its login deadline (--login-timeout)
+// closes them. Meanwhile a well-behaved client from yet another address
+// keeps trying to log in (rejected while the flood holds the cap, in once
+// the deadline frees room); right after the flood, one from a flood address
+// logs in at the first try.
+void check_flood(const Opts& o) {
+  const unsigned n = static_cast<unsigned>(o.flood_src.size()) * o.flood_per;
+  rdma_event_channel* ch = rdma_create_event_channel();
+  rdma_addrinfo hints{}, *res = nullptr;
+  hints.ai_port_space = RDMA_PS_TCP;
+  if (!ch || rdma_getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &res)) {
+    check(false, "flood: event channel or address");
+    return;
+  }
+  fcntl(ch->fd, F_SETFL, fcntl(ch->fd, F_GETFL) | O_NONBLOCK);
+  sockaddr_storage dst{};
+  std::memcpy(&dst, res->ai_dst_addr, res->ai_dst_len);
+  rdma_freeaddrinfo(res);
+  enum St { kResolving, kConnecting, kUp, kRejected, kFailed, kDown };
+  struct F {
+    rdma_cm_id* id = nullptr;
+    St st = kResolving;
+    Clock::time_point up, down;
+  };
+  std::vector<F> v(n);
+  ibv_pd* pd = nullptr;
+  ibv_cq* cq = nullptr;
+  const auto req = cm_req(0, 16);
+  unsigned settled = 0, up = 0, rejected = 0, failed = 0, live = 0, max_live = 0, down = 0;
+  std::map<int, unsigned> reasons;
+  auto settle = [&](F& f, St st) {
+    if (f.st == kUp || f.st == kRejected || f.st == kFailed || f.st == kDown) return;
+    f.st = st;
+    ++settled;
+    if (st == kUp) ++up;
+    if (st == kRejected) ++rejected;
+    if (st == kFailed) ++failed;
+  };
+  const auto t0 = Clock::now();
+  for (unsigned i = 0; i < n; ++i) {
+    sockaddr_in src{};
+    if (!ipv4(o.flood_src[i / o.flood_per], src) ||
+        rdma_create_id(ch, &v[i].id, reinterpret_cast<void*>(uintptr_t{i}), RDMA_PS_TCP) ||
+        rdma_resolve_addr(v[i].id, reinterpret_cast<sockaddr*>(&src), reinterpret_cast<sockaddr*>(&dst), 5000))
+      settle(v[i], kFailed);
+  }
+
+  // The well-behaved client, on its own thread (the flood's events keep
+  // being timed meanwhile): from the default source address.
+  struct Good {
+    std::atomic<bool> start{false};
+    int attempts = 0, refused = 0;  // refused: NO_RESOURCES at connect
+    bool ok = false;
+    double waited = 0;              // from its first attempt to the READ answered
+    unsigned live_at_start = 0;
+  } good;
+  const auto good_limit = std::chrono::seconds(3 * o.login_timeout + 20);
+  std::thread good_thread([&] {
+    while (!good.start) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto first = Clock::now();
+    while (Clock::now() - first < good_limit) {
+      ++good.attempts;
+      try {
+        Conn c(o.host, o.port);
+        uint32_t t = 0;
+        int cs = -1;
+        if (login(c, o.rw, t, false, nullptr, &cs).ok &&
+            c.status_of(buf_cmd(c, RDMABLK_OP_READ, t, 0, 4096)) == RDMABLK_S_SUCCESS) {
+          good.ok = true;
+          good.waited = std::chrono::duration<double>(Clock::now() - first).count();
+          return;
+        }
+        if (cs == RDMABLK_S_NO_RESOURCES) ++good.refused;
+      } catch (const std::exception&) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  });
+
+  // Until every connection settled and every one that came up was closed.
+  const auto deadline = t0 + std::chrono::seconds(60 + 3 * o.login_timeout);
+  while ((settled < n || down < up) && Clock::now() < deadline) {
+    pollfd p{ch->fd, POLLIN, 0};
+    ::poll(&p, 1, 50);
+    rdma_cm_event* ev = nullptr;
+    while (rdma_get_cm_event(ch, &ev) == 0) {
+      F& f = v[reinterpret_cast<uintptr_t>(ev->id->context)];
+      switch (ev->event) {
+        case RDMA_CM_EVENT_ADDR_RESOLVED:
+          if (rdma_resolve_route(f.id, 5000)) settle(f, kFailed);
+          break;
+        case RDMA_CM_EVENT_ROUTE_RESOLVED: {
+          if (!pd) {
+            pd = ibv_alloc_pd(f.id->verbs);
+            cq = ibv_create_cq(f.id->verbs, 4096, nullptr, nullptr, 0);
+          }
+          ibv_qp_init_attr qa{};
+          qa.send_cq = qa.recv_cq = cq;
+          qa.qp_type = IBV_QPT_RC;
+          qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
+          qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
+          rdma_conn_param cp{};
+          cp.private_data = &req;
+          cp.private_data_len = sizeof(req);
+          cp.initiator_depth = cp.responder_resources = 1;
+          cp.retry_count = cp.rnr_retry_count = 7;
+          if (!pd || !cq || f.id->verbs != pd->context || rdma_create_qp(f.id, pd, &qa) || rdma_connect(f.id, &cp))
+            settle(f, kFailed);
+          else
+            f.st = kConnecting;
+          break;
+        }
+        case RDMA_CM_EVENT_ESTABLISHED:
+          settle(f, kUp);
+          f.up = Clock::now();
+          max_live = std::max(max_live, ++live);
+          break;
+        case RDMA_CM_EVENT_REJECTED: {
+          int why = -1;
+          if (ev->param.conn.private_data_len >= sizeof(rdmablk_cm_rej)) {
+            rdmablk_cm_rej rej;
+            std::memcpy(&rej, ev->param.conn.private_data, sizeof(rej));
+            if (le32toh(rej.magic) == RDMABLK_MAGIC) why = le16toh(rej.status);
+          }
+          ++reasons[why];
+          settle(f, kRejected);
+          break;
+        }
+        case RDMA_CM_EVENT_DISCONNECTED:
+          if (f.st == kUp) {
+            f.st = kDown;
+            f.down = Clock::now();
+            --live;
+            ++down;
+            rdma_disconnect(f.id);
+          }
+          break;
+        default:  // ADDR/ROUTE_ERROR, UNREACHABLE, CONNECT_ERROR
+          settle(f, kFailed);
+          break;
+      }
+      rdma_ack_cm_event(ev);
+    }
+    // "During the flood": once the cap is full, or every connect answered.
+    if (!good.start && (live >= o.flood_cap || settled == n)) {
+      good.live_at_start = live;
+      good.start = true;
+    }
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  good.start = true;
+  good_thread.join();
+
+  std::string why;
+  for (auto [st, k] : reasons) why += fmt::format(" {}x {}", k, st < 0 ? "(not from rdmablk)" : status_name(st));
+  check(settled == n && failed == 0,
+        fmt::format("flood of {} queue-0 connects from {} addresses ({} each): {} established, {} rejected{}, {} failed "
+                    "({:.1f} s)",
+                    n, o.flood_src.size(), o.flood_per, up, rejected, why.empty() ? "" : " (" + why.substr(1) + ")",
+                    failed, secs));
+  check(max_live <= o.flood_cap && (n <= o.flood_cap || reasons[RDMABLK_S_NO_RESOURCES] > 0),
+        fmt::format("at most {} of them connected at once (the global cap {}); the rest refused NO_RESOURCES",
+                    max_live, o.flood_cap));
+  std::vector<double> held;
+  for (const auto& f : v)
+    if (f.st == kDown) held.push_back(std::chrono::duration<double>(f.down - f.up).count());
+  std::sort(held.begin(), held.end());
+  const double lo = held.empty() ? 0 : held.front(), hi = held.empty() ? 0 : held.back();
+  const double med = held.empty() ? 0 : held[held.size() / 2];
+  check(up > 0 && down == up && lo >= o.login_timeout * 0.5 && hi <= o.login_timeout + 10.0,
+        fmt::format("the target closes each of the {} that never log in after the login deadline ({} s): {} closed, "
+                    "held {:.1f} / {:.1f} / {:.1f} s (min / median / max)",
+                    up, o.login_timeout, down, lo, med, hi));
+  check(good.ok && good.waited <= o.login_timeout + 10.0,
+        fmt::format("a well-behaved client that starts during the flood ({} flood connections up) logs in and reads "
+                    "after {:.1f} s ({} attempt(s), {} refused NO_RESOURCES while the cap was full)",
+                    good.live_at_start, good.waited, good.attempts, good.refused));
+  {
+    // Right after the flood, from one of its addresses, at the first try.
+    Conn c(o.host, o.port, o.flood_src.front());
+    uint32_t t = 0;
+    bool ok = login(c, o.rw, t).ok && c.status_of(buf_cmd(c, RDMABLK_OP_READ, t, 0, 4096)) == RDMABLK_S_SUCCESS;
+    check(ok, fmt::format("right after the flood, a client from {} (a flood address) logs in and reads at once",
+                          o.flood_src.front()));
+  }
+  for (auto& f : v) {
+    if (!f.id) continue;
+    if (f.id->qp) rdma_destroy_qp(f.id);
+    rdma_destroy_id(f.id);
+  }
+  if (cq) ibv_destroy_cq(cq);
+  if (pd) ibv_dealloc_pd(pd);
+  rdma_destroy_event_channel(ch);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -868,17 +1178,47 @@ int main(int argc, char** argv) {
     else if (a == "--alt-host" && has) o.alt = argv[++i];
     else if (a == "--denied" && has) o.denied.push_back(argv[++i]);
     else if (a == "--secret" && has) o.secret = argv[++i];
+    else if (a == "--drip" && has) o.drip = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--drip-interval" && has) o.drip_interval_ms = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--drip-stop" && has) o.drip_stop = argv[++i];
+    else if (a == "--flood-src" && has) o.flood_src.push_back(argv[++i]);
+    else if (a == "--flood-per" && has) o.flood_per = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--flood-cap" && has) o.flood_cap = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--login-timeout" && has) o.login_timeout = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
     else usage = true;
   }
+  if (o.drip && o.file.empty()) usage = true;
   if (usage) {
     fmt::print(stderr,
                "usage: {} HOST PORT RW_EXPORT RO_EXPORT [--file EXPORT] [--direct] [--burst N] [--alt-host HOST] "
-               "[--denied EXPORT] [--secret EXPORT]\n",
-               argv[0]);
+               "[--denied EXPORT] [--secret EXPORT]\n"
+               "       {} HOST PORT RW_EXPORT RO_EXPORT --file EXPORT --drip SECONDS [--drip-interval MS] "
+               "[--drip-stop FILE]\n"
+               "       {} HOST PORT RW_EXPORT RO_EXPORT --flood-src ADDR... [--flood-per N] [--flood-cap N] "
+               "[--login-timeout SECONDS]\n",
+               argv[0], argv[0], argv[0]);
     return 2;
   }
   std::string host = argv[1], port = argv[2], rw = argv[3], ro = argv[4];
   o.host = host, o.port = port, o.rw = rw, o.ro = ro;
+  if (o.drip || !o.flood_src.empty()) {
+    // The slow drip and the flood run on their own, while the calling case
+    // measures well-behaved sessions.
+    try {
+      if (o.drip) {
+        fmt::print("== a client that takes its responses slowly\n");
+        check_drip(o);
+      }
+      if (!o.flood_src.empty()) {
+        fmt::print("== a connect flood from {} addresses\n", o.flood_src.size());
+        check_flood(o);
+      }
+    } catch (const std::exception& e) {
+      check(false, fmt::format("setup failed: {}", e.what()));
+    }
+    fmt::print("rdmablk-rdma-hostile: {} failure(s)\n", failures);
+    return failures ? 1 : 0;
+  }
   try {
     // ---- connection requests ----
     {

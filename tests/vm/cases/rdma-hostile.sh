@@ -9,6 +9,14 @@
 #   logins without the secret or from a denied host, a client that stops
 #   reading its responses, and a burst of RDMABLK_HOSTILE_BURST (1000) connects
 #   that never log in;
+# - before that, on their own: a client that takes one response every 2 s
+#   and keeps its queue full of READs of a file export, while a stress run on
+#   another file export of the same worker and device (the same bounce
+#   buffers) must take at most 3 times as long as the same run without it;
+#   and a flood of queue-0 connects from 6 addresses of the pair that never
+#   log in: at most --rdma-max-pending (128 here) up at once, each closed at
+#   the login deadline (10 s), a client from another address gets in during
+#   the flood and one from a flood address right after;
 # - three rdmablk-stress loops (RAM command mode, RAM direct mode, a file
 #   export) run the whole time and must all pass;
 # - access over RDMA and NBD: a denied host or a wrong secret gets no byte;
@@ -22,6 +30,8 @@ require nbdinfo nbdcopy
 HOSTILE=$RDMABLK_BIN/rdmablk-rdma-hostile
 BURST=${RDMABLK_HOSTILE_BURST:-1000}
 ALT=198.51.100.2  # the pair's far end (tests/vm/README.md); the target listens on every address
+MAX_PENDING=128   # the target's global cap of connections not logged in (default 256)
+LOGIN_TIMEOUT=10  # the target's login deadline (its default)
 
 printf 'correct horse battery staple\n' >"$WORK/secret"
 printf 'wrong\n' >"$WORK/wrong"
@@ -35,7 +45,7 @@ TARGET_LISTEN=0.0.0.0
 start_target t --export open=ram:16M --export good=ram:32M --export gdirect=ram:32M \
   --export "gfile=$WORK/gfile.img" --export "hfile=$WORK/hfile.img" --export "ro=$WORK/ro.img,ro,mmap" \
   --export "locked=ram:16M,secret=$WORK/secret" --export "mine=ram:16M,allow=host:alice" \
-  --export "net=ram:16M,allow=10.9.9.0/24"
+  --export "net=ram:16M,allow=10.9.9.0/24" --rdma-max-pending "$MAX_PENDING"
 TARGET_LISTEN=${RDMABLK_VM_IP:-192.0.2.1}
 [ -n "$t_RDMA_PORT" ] || { cat "$t_LOG" >&2; fail "target does not serve RDMA"; }
 URL=rdma://$TARGET_LISTEN:$t_RDMA_PORT
@@ -54,6 +64,54 @@ random_file "$WORK/locked.bin" 16
 "$CLI" put "$URL/locked" "$WORK/locked.bin" --secret-file "$WORK/secret" >/dev/null || fail "fill locked"
 rss_start=$(rss)
 echo "target VmRSS after start-up and fill: $rss_start"
+
+echo "== slow drip: one response taken every 2 s, while another session uses the same bounce buffers"
+# Both through the pair (rxe1 -> rxe2): one worker, one device, one pool.
+stress_ms() {  # NAME URL LIMIT: one stress run, its milliseconds on stdout
+  local t0 t1
+  t0=$(date +%s%N)
+  timeout "$3" "$STRESS" "$2" --mode command --qd 16 --queues 2 --span 16M --bytes 32M --seed 7 >"$WORK/$1.out" 2>&1 ||
+    { cat "$WORK/$1.out" >&2; return 1; }
+  t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000000 ))
+}
+# A first run warms up (the pair's first connection, the file's blocks); the second is the measure.
+"$CLI" info "$URL2/gfile" >/dev/null || { sleep 2; "$CLI" info "$URL2/gfile" >/dev/null; } || fail "info over the pair"
+stress_ms warm "$URL2/gfile" 120 >/dev/null || fail "stress run on gfile alone (warm-up)"
+base_ms=$(stress_ms base "$URL2/gfile" 120) || fail "stress run on gfile alone"
+"$HOSTILE" "$ALT" "$t_RDMA_PORT" open ro --file hfile --drip 300 --drip-stop "$WORK/drip.stop" >"$WORK/drip.out" 2>&1 &
+dp=$!
+for _ in $(seq 300); do grep -q '^drip: .*READs sent' "$WORK/drip.out" && break; sleep 0.1; done
+grep '^drip:' "$WORK/drip.out" || { cat "$WORK/drip.out" >&2; fail "the slow-drip client did not start"; }
+limit=$(( base_ms * 4 / 1000 + 30 ))
+drip_ms=$(stress_ms drip "$URL2/gfile" "$limit") || drip_ms=timeout
+touch "$WORK/drip.stop"
+rc=0
+wait "$dp" || rc=$?
+grep -E '^(FAIL|ok|drip)' "$WORK/drip.out" | tail -n 4
+[ "$rc" -eq 0 ] || { cat "$WORK/drip.out" >&2; fail "slow-drip client (exit $rc)"; }
+[ "$drip_ms" != timeout ] || fail "a stress run beside the slow-drip client did not finish in $limit s (alone: $base_ms ms)"
+echo "stress run on gfile: alone $base_ms ms, beside the slow-drip client $drip_ms ms"
+[ "$drip_ms" -le $(( base_ms * 3 )) ] ||
+  fail "the slow-drip client slowed another session's stress run by more than 3x ($base_ms -> $drip_ms ms)"
+echo "ok: the stress run beside the slow-drip client took $(awk "BEGIN { printf \"%.2f\", $drip_ms / $base_ms }")x as long as alone"
+
+echo "== connect flood from 6 addresses that never log in"
+# 198.51.100.17-22 on v1; the target's answers to them cross the veth back
+# like those to 198.51.100.1 (tests/vm/guest-init).
+flood=()
+for i in $(seq 17 22); do
+  ip addr add "198.51.100.$i/32" dev v1 || fail "ip addr add 198.51.100.$i"
+  flood+=(--flood-src "198.51.100.$i")
+done
+ip rule add pref 22 to 198.51.100.16/28 lookup 102 || fail "ip rule"
+ip route add 198.51.100.16/28 dev v2 src 198.51.100.2 table 102 || fail "ip route"
+rc=0
+timeout 200 "$HOSTILE" "$ALT" "$t_RDMA_PORT" open ro "${flood[@]}" --flood-per 32 --flood-cap "$MAX_PENDING" \
+  --login-timeout "$LOGIN_TIMEOUT" >"$WORK/flood.out" 2>&1 || rc=$?
+grep -E '^(FAIL|ok)' "$WORK/flood.out"
+[ "$rc" -eq 0 ] || { cat "$WORK/flood.out" >&2; tail -n 30 "$t_LOG" >&2; fail "connect flood (exit $rc)"; }
+assert_alive "$t_PID" "$t_LOG"
 
 # Well-behaved sessions, the whole time: stress rounds until told to stop.
 stress_loop() {
