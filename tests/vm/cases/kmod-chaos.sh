@@ -62,6 +62,7 @@ recreate_rxe() {
   rdma link add "$1" type rxe netdev "$2" || fail "rdma link add $1"
 }
 
+since() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }  # seconds from $EPOCHREALTIME a to b
 sysfs() { cat "/sys/block/${dev#/dev/}/rdmablk/$1"; }
 wait_live() {  # wait_live SECONDS WHAT
   for _ in $(seq 1 $(($1 * 10))); do [ "$(sysfs state)" = live ] && return 0; sleep 0.1; done
@@ -77,11 +78,12 @@ write_marker() {
     fail "synchronous marker write $markers"
   markers=$((markers + 1))
 }
-check_markers() {  # check_markers AFTER
+check_markers() {  # check_markers AFTER; sets t_first to when the first read returned
   local i
   for ((i = 0; i < markers; i++)); do
     dd if="$dev" of="$WORK/back" bs=64k skip=$((MARKER_BASE + i)) count=1 iflag=direct status=none ||
       fail "read marker $i after $1"
+    [ "$i" -gt 0 ] || t_first=$EPOCHREALTIME
     cmp -s "$WORK/m$i" "$WORK/back" || fail "marker $i, written with O_SYNC before a fault, is wrong after $1"
   done
 }
@@ -142,10 +144,13 @@ while [ $SECONDS -lt $end ]; do
       done
       ;;
   esac
-  t0=$SECONDS
+  t0=$EPOCHREALTIME
   wait_live 120 "the $what"
-  check_markers "the $what"
-  echo "fault $((faults + 1)) at $((t0 - start))s: $what; live again within $((SECONDS - t0 + 1))s, $markers markers intact"
+  t1=$EPOCHREALTIME
+  check_markers "the $what"  # the first read shows when I/O flows again
+  t2=$EPOCHREALTIME
+  printf 'fault %d at %ds: %s; live after %.1fs, I/O through after %.1fs, %d markers intact\n' \
+    $((faults + 1)) $((SECONDS - start)) "$what" "$(since "$t0" "$t1")" "$(since "$t0" "$t_first")" "$markers"
   done_kind[$kind]=1
   faults=$((faults + 1))
 done
