@@ -770,6 +770,27 @@ void check_stall(const Opts& o) {
 }
 
 // ---- a burst of connects ----
+// ROUTE_RESOLVED in a bulk connect (burst, flood): a one-entry QP on the PD
+// and CQ all its connections share (made on the first), then the connect
+// with `req`. False when any step fails.
+bool bulk_connect(rdma_cm_id* id, ibv_pd*& pd, ibv_cq*& cq, const rdmablk_cm_req& req) {
+  if (!pd) {
+    pd = ibv_alloc_pd(id->verbs);
+    cq = ibv_create_cq(id->verbs, 4096, nullptr, nullptr, 0);
+  }
+  ibv_qp_init_attr qa{};
+  qa.send_cq = qa.recv_cq = cq;
+  qa.qp_type = IBV_QPT_RC;
+  qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
+  qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
+  rdma_conn_param cp{};
+  cp.private_data = &req;
+  cp.private_data_len = sizeof(req);
+  cp.initiator_depth = cp.responder_resources = 1;
+  cp.retry_count = cp.rnr_retry_count = 7;
+  return pd && cq && id->verbs == pd->context && !rdma_create_qp(id, pd, &qa) && !rdma_connect(id, &cp);
+}
+
 void check_burst(const Opts& o, unsigned n) {
   rdma_event_channel* ch = rdma_create_event_channel();
   if (!ch) {
@@ -822,27 +843,12 @@ void check_burst(const Opts& o, unsigned n) {
         case RDMA_CM_EVENT_ADDR_RESOLVED:
           if (rdma_resolve_route(b.id, 5000)) settle(b, kFailed);
           break;
-        case RDMA_CM_EVENT_ROUTE_RESOLVED: {
-          if (!pd) {
-            pd = ibv_alloc_pd(b.id->verbs);
-            cq = ibv_create_cq(b.id->verbs, 4096, nullptr, nullptr, 0);
-          }
-          ibv_qp_init_attr qa{};
-          qa.send_cq = qa.recv_cq = cq;
-          qa.qp_type = IBV_QPT_RC;
-          qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
-          qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
-          rdma_conn_param cp{};
-          cp.private_data = &req;
-          cp.private_data_len = sizeof(req);
-          cp.initiator_depth = cp.responder_resources = 1;
-          cp.retry_count = cp.rnr_retry_count = 7;
-          if (!pd || !cq || b.id->verbs != pd->context || rdma_create_qp(b.id, pd, &qa) || rdma_connect(b.id, &cp))
-            settle(b, kFailed);
-          else
+        case RDMA_CM_EVENT_ROUTE_RESOLVED:
+          if (bulk_connect(b.id, pd, cq, req))
             b.st = kConnecting;
+          else
+            settle(b, kFailed);
           break;
-        }
         case RDMA_CM_EVENT_ESTABLISHED:
           settle(b, kUp);
           break;
@@ -1060,27 +1066,12 @@ void check_flood(const Opts& o) {
         case RDMA_CM_EVENT_ADDR_RESOLVED:
           if (rdma_resolve_route(f.id, 5000)) settle(f, kFailed);
           break;
-        case RDMA_CM_EVENT_ROUTE_RESOLVED: {
-          if (!pd) {
-            pd = ibv_alloc_pd(f.id->verbs);
-            cq = ibv_create_cq(f.id->verbs, 4096, nullptr, nullptr, 0);
-          }
-          ibv_qp_init_attr qa{};
-          qa.send_cq = qa.recv_cq = cq;
-          qa.qp_type = IBV_QPT_RC;
-          qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
-          qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
-          rdma_conn_param cp{};
-          cp.private_data = &req;
-          cp.private_data_len = sizeof(req);
-          cp.initiator_depth = cp.responder_resources = 1;
-          cp.retry_count = cp.rnr_retry_count = 7;
-          if (!pd || !cq || f.id->verbs != pd->context || rdma_create_qp(f.id, pd, &qa) || rdma_connect(f.id, &cp))
-            settle(f, kFailed);
-          else
+        case RDMA_CM_EVENT_ROUTE_RESOLVED:
+          if (bulk_connect(f.id, pd, cq, req))
             f.st = kConnecting;
+          else
+            settle(f, kFailed);
           break;
-        }
         case RDMA_CM_EVENT_ESTABLISHED:
           settle(f, kUp);
           f.up = Clock::now();
