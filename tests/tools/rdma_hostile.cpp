@@ -770,6 +770,22 @@ void check_stall(const Opts& o) {
 }
 
 // ---- a burst of connects ----
+// The rdmablk status in a REJECTED event's private data, -1 when the
+// reject did not come from an rdmablk target.
+int reject_status(const rdma_cm_event& ev) {
+  if (ev.param.conn.private_data_len < sizeof(rdmablk_cm_rej)) return -1;
+  rdmablk_cm_rej rej;
+  std::memcpy(&rej, ev.param.conn.private_data, sizeof(rej));
+  return le32toh(rej.magic) == RDMABLK_MAGIC ? le16toh(rej.status) : -1;
+}
+
+// " 3x NO_RESOURCES 1x (not from rdmablk)" from reject_status() counts.
+std::string reject_summary(const std::map<int, unsigned>& reasons) {
+  std::string why;
+  for (auto [st, k] : reasons) why += fmt::format(" {}x {}", k, st < 0 ? "(not from rdmablk)" : status_name(st));
+  return why;
+}
+
 // ROUTE_RESOLVED in a bulk connect (burst, flood): a one-entry QP on the PD
 // and CQ all its connections share (made on the first), then the connect
 // with `req`. False when any step fails.
@@ -852,17 +868,10 @@ void check_burst(const Opts& o, unsigned n) {
         case RDMA_CM_EVENT_ESTABLISHED:
           settle(b, kUp);
           break;
-        case RDMA_CM_EVENT_REJECTED: {
-          int why = -1;
-          if (ev->param.conn.private_data_len >= sizeof(rdmablk_cm_rej)) {
-            rdmablk_cm_rej rej;
-            std::memcpy(&rej, ev->param.conn.private_data, sizeof(rej));
-            if (le32toh(rej.magic) == RDMABLK_MAGIC) why = le16toh(rej.status);
-          }
-          ++reasons[why];
+        case RDMA_CM_EVENT_REJECTED:
+          ++reasons[reject_status(*ev)];
           settle(b, kRejected);
           break;
-        }
         case RDMA_CM_EVENT_DISCONNECTED:
           if (b.st == kUp) b.st = kDown;
           break;
@@ -874,8 +883,7 @@ void check_burst(const Opts& o, unsigned n) {
     }
   }
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::string why;
-  for (auto [s, k] : reasons) why += fmt::format(" {}x {}", k, s < 0 ? "(not from rdmablk)" : status_name(s));
+  const std::string why = reject_summary(reasons);
   check(settled == n, fmt::format("burst of {} queue-0 connects: {} established, {} rejected{}, {} failed; "
                                   "all settled: {} ({:.1f} s)",
                                   n, up, rejected, why.empty() ? "" : " (" + why.substr(1) + ")", failed,
@@ -1077,17 +1085,10 @@ void check_flood(const Opts& o) {
           f.up = Clock::now();
           max_live = std::max(max_live, ++live);
           break;
-        case RDMA_CM_EVENT_REJECTED: {
-          int why = -1;
-          if (ev->param.conn.private_data_len >= sizeof(rdmablk_cm_rej)) {
-            rdmablk_cm_rej rej;
-            std::memcpy(&rej, ev->param.conn.private_data, sizeof(rej));
-            if (le32toh(rej.magic) == RDMABLK_MAGIC) why = le16toh(rej.status);
-          }
-          ++reasons[why];
+        case RDMA_CM_EVENT_REJECTED:
+          ++reasons[reject_status(*ev)];
           settle(f, kRejected);
           break;
-        }
         case RDMA_CM_EVENT_DISCONNECTED:
           if (f.st == kUp) {
             f.st = kDown;
@@ -1113,8 +1114,7 @@ void check_flood(const Opts& o) {
   good.start = true;
   good_thread.join();
 
-  std::string why;
-  for (auto [st, k] : reasons) why += fmt::format(" {}x {}", k, st < 0 ? "(not from rdmablk)" : status_name(st));
+  const std::string why = reject_summary(reasons);
   check(settled == n && failed == 0,
         fmt::format("flood of {} queue-0 connects from {} addresses ({} each): {} established, {} rejected{}, {} failed "
                     "({:.1f} s)",
