@@ -341,10 +341,8 @@ void RdmaServer::finish_release(ibv_context* ctx) {
                it->second.name, it->second.queues, regions, left.empty() ? "none" : fmt::format("{}", fmt::join(left, ", ")));
   removing_.erase(it);
   // librdmacm holds the device open until its device list notices the
-  // removal; the kernel may unlist it a little after the event.
-  sync_ticks_ = 10;
+  // removal; if the kernel unlists it only later, watch_devices() syncs then.
   sync_librdmacm_devices();
-  schedule_maintenance();
 }
 
 void RdmaServer::sync_librdmacm_devices() {
@@ -364,10 +362,6 @@ void RdmaServer::schedule_maintenance() {
 
 void RdmaServer::on_maintenance() {
   if (stopping_) return;
-  if (sync_ticks_ > 0 && removing_.empty()) {
-    --sync_ticks_;
-    sync_librdmacm_devices();
-  }
   if (relisten_ && !listen_id_) {
     int err = bind_listener(listen_addr_, listen_port_);
     if (err == 0) {
@@ -385,6 +379,7 @@ void RdmaServer::on_maintenance() {
 }
 
 void RdmaServer::watch_devices() {
+  if (!removing_.empty()) return;  // look once the release in progress is done
   int count = 0;
   std::unique_ptr<ibv_device*, decltype(&ibv_free_device_list)> list(ibv_get_device_list(&count),
                                                                       ibv_free_device_list);
@@ -397,14 +392,14 @@ void RdmaServer::watch_devices() {
   // back from a process, so `rdma link del` blocks until we close them.
   std::vector<ibv_context*> gone;
   for (const auto& [ctx, dev] : devices_)
-    if (!std::binary_search(listed.begin(), listed.end(), ctx->device) && !removing_.count(ctx)) gone.push_back(ctx);
+    if (!std::binary_search(listed.begin(), listed.end(), ctx->device)) gone.push_back(ctx);
   for (ibv_context* ctx : gone) {
     spdlog::warn("rdma: device {} left the device list with no rdma_cm event", devices_.at(ctx)->name);
     device_removed(ctx);
   }
   // librdmacm holds every device open that rdma_get_devices() ever listed,
   // also those we never used: a sync closes the ones that went.
-  if (removing_.empty()) sync_librdmacm_devices();
+  if (gone.empty()) sync_librdmacm_devices();  // else finish_release() does
 }
 
 void RdmaServer::reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why) {

@@ -164,7 +164,7 @@ class RdmaServer {
   void finish_release(ibv_context* ctx);
   // librdmacm closes a removed device's context when it next syncs its list.
   void sync_librdmacm_devices();
-  // Every 2 s: retry a lost listener, let librdmacm sync, watch_devices().
+  // Every 2 s: retry a lost listener, watch_devices().
   void schedule_maintenance();
   void on_maintenance();
   // A device can go without any event (rdma_cm tells only the ids bound to
@@ -196,7 +196,6 @@ class RdmaServer {
     bool releasing = false;
   };
   std::unordered_map<ibv_context*, Removal> removing_;
-  unsigned sync_ticks_ = 0;  // more librdmacm device list syncs to do
   std::vector<ibv_device*> listed_devices_;  // the verbs device list, sorted, at the last look
   bool maintenance_scheduled_ = false;
   boost::asio::steady_timer maintenance_timer_;
