@@ -224,6 +224,13 @@ void RdmaQueue::watch_send_stall() {
       q->stall_watch_ = false;
       return;
     }
+    // Completions may wait in the CQ unread (a busy worker, a stalled VM):
+    // they are progress, so read them before judging.
+    if (std::chrono::steady_clock::now() - q->last_send_progress_ > kSendStallTimeout) q->poll_cq();
+    if (q->finished_ || q->closing_ || q->send_posted_ == 0) {
+      q->stall_watch_ = false;
+      return;
+    }
     if (std::chrono::steady_clock::now() - q->last_send_progress_ > kSendStallTimeout) {
       q->stall_watch_ = false;
       spdlog::warn("rdma {}: {} work requests and no completion for {} s (the initiator takes no responses): "

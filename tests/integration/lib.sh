@@ -56,12 +56,12 @@ start_target() {
   local pid=$!
   TARGET_PIDS+=("$pid")
   local i
-  for i in $(seq 1 100); do
+  for i in $(seq 1 300); do  # 30 s: RAM exports of hundreds of MB take a while under TCG
     [ -s "$portfile" ] && break
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; fail "target $name exited during start-up"; }
     sleep 0.1
   done
-  [ -s "$portfile" ] || { cat "$log" >&2; fail "target $name did not listen within 10 s"; }
+  [ -s "$portfile" ] || { cat "$log" >&2; fail "target $name did not listen within 30 s"; }
   local port
   port=$(sed -n 's/^nbd=//p' "$portfile")
   printf -v "${name}_PID" '%s' "$pid"

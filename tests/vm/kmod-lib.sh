@@ -14,6 +14,15 @@ kmod_cleanup() {
   fi
   cleanup
 }
+# sysfs_state DEV; wait_state DEV STATE SECONDS: the device's connection
+# state (live, reconnecting, dead...), polled until it is STATE.
+sysfs_state() { cat "/sys/block/${1#/dev/}/rdmablk/state"; }
+wait_state() {
+  local i
+  for i in $(seq 1 $(($3 * 10))); do [ "$(sysfs_state "$1")" = "$2" ] && return 0; sleep 0.1; done
+  fail "$1 is $(sysfs_state "$1"), not $2, after $3 s"
+}
+
 trap kmod_cleanup EXIT
 insmod "$KO" || fail "insmod $KO"
 [ -c /dev/rdmablk-control ] || fail "no /dev/rdmablk-control after insmod"

@@ -489,7 +489,8 @@ TEST(NbdBrokenServer, SilenceTimesOutAndClosesTheConnection) {
   FakeServerConfig cfg;
   cfg.on_request = [](FakeConn&, const FakeRequest&) {};  // never answers
   FakeNbdServer server(cfg);
-  auto c = Client::open(server.url("disk", "timeout=200"));
+  // 1 s, not less: the timeout also bounds the handshake, on a busy host too.
+  auto c = Client::open(server.url("disk", "timeout=1000"));
   expect_failed(read_many(*c, 3), std::errc::timed_out);
   expect_dead(*c);
 }
@@ -510,7 +511,9 @@ TEST(NbdQueues, QueueDepthBoundsRequestsInFlight) {
       held.clear();
     };
     FakeNbdServer server(cfg);
-    auto c = Client::open(server.url("disk", "timeout=300&qd=" + std::to_string(qd)));
+    // qd 2 must time out; qd 3 succeeds, so its timeout only has to be generous.
+    const char* timeout = qd == 2 ? "timeout=1000" : "timeout=10000";
+    auto c = Client::open(server.url("disk", std::string(timeout) + "&qd=" + std::to_string(qd)));
     auto results = read_many(*c, 3);
     if (qd == 2) {
       EXPECT_EQ(results[0], errc(std::errc::timed_out));

@@ -59,9 +59,8 @@ sleep 1.5  # into the write phase (about 3 s here)
 kill -0 "$fiopid" 2>/dev/null || { cat "$WORK/fio.out" "$WORK/fio.err" >&2; fail "fio ended before the kill"; }
 kill -9 "$t_PID"
 wait "$t_PID" 2>/dev/null || true
-sleep 2
-"$CLI" list | tee "$WORK/list"
-grep -q reconnecting "$WORK/list" || fail "device not reconnecting after the target died"
+wait_state "$dev" reconnecting 30
+"$CLI" list
 "$TARGET" --listen "$TARGET_LISTEN" --nbd-port 0 --rdma-port "$t_RDMA_PORT" --export ram0=ram:256M \
   --export "file0=$WORK/disk.img" >"$WORK/t2.log" 2>&1 &
 t_PID=$!

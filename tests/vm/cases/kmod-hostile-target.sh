@@ -33,7 +33,7 @@ evil_start() {
   "$EVIL" --mode "$mode" --listen "$TARGET_LISTEN" --port "$PORT" --lifetime 300 "$@" >"$WORK/evil.log" 2>&1 &
   EVIL_PID=$!
   TARGET_PIDS+=("$EVIL_PID")
-  for i in $(seq 1 100); do
+  for i in $(seq 1 300); do
     grep -q '^listening' "$WORK/evil.log" && return
     kill -0 "$EVIL_PID" 2>/dev/null || break
     sleep 0.1
@@ -149,7 +149,12 @@ io() {
   want "$mode" || return 0
   echo "== $mode (misbehaving $([ "$times" = 0 ] && echo always || echo "$times time(s)"))"
   evil_start "$mode" --times "$times"
-  dev=$(timeout 60 "$CLI" map "$URL" --queues 2 --qd 16 --reconnect-delay 1 --ctrl-loss-tmo 10) || fail "$mode: map"
+  # Where a reconnect must bring the bytes, give it room on a busy host
+  # (teardown, the 1 s delay, connect and login); elsewhere the device may
+  # go dead after 10 s.
+  local tmo=10
+  [ "$expect" != ok ] || tmo=30
+  dev=$(timeout 60 "$CLI" map "$URL" --queues 2 --qd 16 --reconnect-delay 1 --ctrl-loss-tmo "$tmo") || fail "$mode: map"
   name=${dev#/dev/}
   echo 3000 >"/sys/block/$name/queue/io_timeout"
   timeout 150 dd if="$dev" of="$WORK/got.bin" bs=64k skip=$((TRIGGER / 65536)) count=1 iflag=direct \
@@ -215,7 +220,10 @@ for i in $(seq 1 30); do
   sleep 1
 done
 evil_acted ka-bad
-sleep 2
+for i in $(seq 1 100); do
+  dmesg | grep -q 'unexpected or bad answer on queue 0' && break
+  sleep 0.1
+done
 timeout 60 "$CLI" unmap "$dev" || fail "ka-bad: unmap"
 evil_stop
 dmesg | grep -q 'unexpected or bad answer on queue 0' || fail "ka-bad: no recovery"

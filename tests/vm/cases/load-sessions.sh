@@ -8,7 +8,9 @@
 #   the rest (48) `rdmablk bench` processes in command mode.
 # Then: no errors (every bench exits 0, every fio job has error 0), no
 # starvation (every session's IOPS at least RDMABLK_LOAD_BAND (0.4) x the mean
-# of its kind: kernel, command, direct), the target's memory flat (VmRSS at
+# of its kind, kernel or direct, and RDMABLK_LOAD_BAND_COMMAND (0.25) x the
+# mean of the librdmablk command sessions, which 48 processes on 2 emulated
+# CPUs spread wider: docs/reliability.md), the target's memory flat (VmRSS at
 # the end within 5% + 8 MiB of the sample taken once every session is up),
 # every session still logged in at the end, and a clean kernel log.
 source "$(dirname "$0")/../kmod-lib.sh"
@@ -17,6 +19,7 @@ SECS=${RDMABLK_LOAD_SECONDS:-60}
 KDEVS=${RDMABLK_LOAD_KDEVS:-8}
 NDIRECT=${RDMABLK_LOAD_DIRECT:-8}
 BAND=${RDMABLK_LOAD_BAND:-0.4}
+BAND_COMMAND=${RDMABLK_LOAD_BAND_COMMAND:-0.25}
 TOTAL=64
 NCMD=$((TOTAL - KDEVS - NDIRECT))
 [ "$NCMD" -ge 0 ] || fail "more kernel and direct sessions than $TOTAL"
@@ -81,9 +84,10 @@ if [ "$bad" -gt 0 ]; then
 fi
 assert_alive "$t_PID" "$t_LOG"
 
-python3 - "$WORK" "$NCMD" "$NDIRECT" "$BAND" <<'EOF' || fail "sessions out of band, or errors"
+python3 - "$WORK" "$NCMD" "$NDIRECT" "$BAND" "$BAND_COMMAND" <<'EOF' || fail "sessions out of band, or errors"
 import json, sys, statistics
-work, ncmd, ndirect, band = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+work, ncmd, ndirect = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+bands = {"kernel": float(sys.argv[4]), "direct": float(sys.argv[4]), "command": float(sys.argv[5])}
 kinds = {"kernel": [], "command": [], "direct": []}
 errors = 0
 fio = json.load(open(f"{work}/fio.json"))
@@ -101,13 +105,13 @@ for kind, v in kinds.items():
     m = statistics.mean(v)
     cv = statistics.pstdev(v) / m if m else 0
     print(f"{kind:8} {len(v):8} {sum(v):9.0f} {m:7.0f} {min(v):7.0f} {max(v):7.0f} {min(v)/m:8.2f} {max(v)/m:8.2f} {cv:5.2f}")
-    if min(v) < band * m:
-        print(f"FAIL: a {kind} session got {min(v):.0f} IOPS, under {band} x the mean {m:.0f}")
+    if min(v) < bands[kind] * m:
+        print(f"FAIL: a {kind} session got {min(v):.0f} IOPS, under {bands[kind]} x the mean {m:.0f}")
         ok = False
 print(f"all sessions: {sum(len(v) for v in kinds.values())}, total IOPS {sum(sum(v) for v in kinds.values()):.0f}, fio errors {errors}")
 sys.exit(0 if ok else 1)
 EOF
-echo "ok: every session within $BAND x the mean of its kind, no errors"
+echo "ok: every session at least $BAND x the mean of its kind ($BAND_COMMAND for librdmablk command), no errors"
 
 # Memory flat: the end within 5% + 8 MiB of the sample once all were up.
 limit=$((rss_up + rss_up / 20 + 8192))

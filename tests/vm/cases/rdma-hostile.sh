@@ -92,9 +92,14 @@ wait "$dp" || rc=$?
 grep -E '^(FAIL|ok|drip)' "$WORK/drip.out" | tail -n 4
 [ "$rc" -eq 0 ] || { cat "$WORK/drip.out" >&2; tail -n 30 "$t_LOG" >&2; fail "slow-drip client (exit $rc)"; }
 [ "$drip_ms" != timeout ] || fail "a stress run beside the slow-drip client did not finish in $limit s (alone: $base_ms ms)"
-echo "stress run on gfile: alone $base_ms ms, beside the slow-drip client $drip_ms ms"
-[ "$drip_ms" -le $(( base_ms * 3 )) ] ||
-  fail "the slow-drip client slowed another session's stress run by more than 3x ($base_ms -> $drip_ms ms)"
+# Alone again, after: the slower of the two runs alone is the base, so one
+# noisy second on a busy host does not count as the drip's doing.
+after_ms=$(stress_ms after "$URL/gfile" 120) || { tail -n 30 "$t_LOG" >&2; fail "stress run on gfile alone (after)"; }
+[ "$after_ms" -le "$base_ms" ] || base_ms=$after_ms
+echo "stress run on gfile: alone $base_ms ms (the slower of before and after), beside the slow-drip client $drip_ms ms"
+# Before the fix the drip made it 5.1x as long; 3x + 2 s leaves room for noise.
+[ "$drip_ms" -le $(( base_ms * 3 + 2000 )) ] ||
+  fail "the slow-drip client slowed another session's stress run by more than 3x + 2 s ($base_ms -> $drip_ms ms)"
 echo "ok: the stress run beside the slow-drip client took $(awk "BEGIN { printf \"%.2f\", $drip_ms / $base_ms }")x as long as alone"
 
 echo "== connect flood from 6 addresses that never log in"
