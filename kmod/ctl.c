@@ -20,7 +20,7 @@ static int rdmablk_check_map(const struct rdmablk_ctl_map *p)
 {
 	if (p->version != RDMABLK_CTL_VERSION)
 		return -EPROTONOSUPPORT;
-	if ((p->flags & ~RDMABLK_CTL_F_ALL) || p->rsvd0 ||
+	if ((p->flags & ~RDMABLK_CTL_F_ALL) ||
 	    memchr_inv(p->rsvd1, 0, sizeof(p->rsvd1)))
 		return -EINVAL;
 	switch (p->family) {
@@ -48,7 +48,8 @@ static int rdmablk_check_map(const struct rdmablk_ctl_map *p)
 	if (p->mode != RDMABLK_CTL_MODE_COMMAND &&
 	    p->mode != RDMABLK_CTL_MODE_DIRECT)
 		return -EINVAL;
-	if (p->reconnect_delay > 3600 || p->ctrl_loss_tmo < -1)
+	if (p->reconnect_delay > 3600 || p->ctrl_loss_tmo < -1 ||
+	    p->io_timeout > RDMABLK_CTL_MAX_IO_TIMEOUT)
 		return -EINVAL;
 	return 0;
 }

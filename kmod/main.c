@@ -64,7 +64,8 @@ static int rdmablk_alloc_disk(struct rdmablk_dev *dev)
 			RDMABLK_MAX_PAGES * sizeof(struct scatterlist);
 	set->flags = BLK_MQ_F_SHOULD_MERGE;
 	set->driver_data = dev;
-	set->timeout = RDMABLK_IO_TIMEOUT;
+	set->timeout = (dev->params.io_timeout ?:
+			RDMABLK_CTL_DEFAULT_IO_TIMEOUT) * HZ;
 	ret = blk_mq_alloc_tag_set(set);
 	if (ret)
 		return ret;

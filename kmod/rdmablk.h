@@ -38,7 +38,6 @@
 #define RDMABLK_CM_TIMEOUT_MS 5000
 #define RDMABLK_CONNECT_TIMEOUT (15 * HZ)
 #define RDMABLK_LOGIN_TIMEOUT (10 * HZ)
-#define RDMABLK_IO_TIMEOUT (30 * HZ)
 #define RDMABLK_DRAIN_TIMEOUT (10 * HZ)	/* per work queue of a QP */
 /*
  * Times a request is taken back by recovery and sent again before it fails:

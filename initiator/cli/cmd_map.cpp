@@ -126,6 +126,8 @@ std::string run_map(const MapArgs& a) {
   if (a.mode != "command" && a.mode != "direct") throw UsageError("--mode must be command or direct");
   if (a.reconnect_delay > 3600) throw UsageError("--reconnect-delay must be 0..3600 seconds");
   if (a.ctrl_loss_tmo < -1) throw UsageError("--ctrl-loss-tmo must be -1 (forever) or seconds");
+  if (a.io_timeout > RDMABLK_CTL_MAX_IO_TIMEOUT)
+    throw UsageError(fmt::format("--io-timeout must be 1..{} seconds", RDMABLK_CTL_MAX_IO_TIMEOUT));
 
   auto m = std::make_unique<rdmablk_ctl_map>();
   std::memset(m.get(), 0, sizeof *m);
@@ -137,6 +139,7 @@ std::string run_map(const MapArgs& a) {
   m->mode = a.mode == "direct" ? RDMABLK_CTL_MODE_DIRECT : RDMABLK_CTL_MODE_COMMAND;
   m->reconnect_delay = a.reconnect_delay;
   m->ctrl_loss_tmo = a.ctrl_loss_tmo;
+  m->io_timeout = a.io_timeout;
   put_name(m->export_name, sizeof m->export_name, url.export_name, "export name");
   put_name(m->host_id, sizeof m->host_id, a.host_id.empty() ? rdma::default_host_id() : a.host_id, "host id");
   if (!a.secret_file.empty()) {
@@ -392,6 +395,8 @@ Command register_map(CLI::App& parent) {
   app->add_option("--secret-file", a->secret_file, "File holding the export's secret (mode 0600)");
   app->add_option("--reconnect-delay", a->reconnect_delay, "Seconds between reconnect attempts (default 10)");
   app->add_option("--ctrl-loss-tmo", a->ctrl_loss_tmo, "Seconds to retry before failing I/O, -1 forever (default 600)");
+  app->add_option("--io-timeout", a->io_timeout,
+                  "Seconds a request may go unanswered before the connection is re-established (default 30)");
   app->add_flag("--read-only", a->read_only, "Expose the device read-only");
   auto all = add_map_all_options(app);
   return {app, [a, all] {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "rdmablk/ctl.h"
 #include "rdmablk/proto.h"
 #include "rdmablk/proto_check.h"
 #include "rdmablk/url.hpp"
@@ -106,12 +107,14 @@ MapEntry parse_entry(std::string_view origin, std::string_view name, const toml:
     } else if (k == "ctrl_loss_tmo") {
       a.ctrl_loss_tmo = static_cast<int>(p.integer(v, k, -1, INT32_MAX));
       if (a.ctrl_loss_tmo == 0) bad(origin, v, fmt::format("[{}] ctrl_loss_tmo must be -1 (forever) or seconds > 0", name));
+    } else if (k == "io_timeout") {
+      a.io_timeout = static_cast<unsigned>(p.integer(v, k, 1, RDMABLK_CTL_MAX_IO_TIMEOUT));
     } else if (k == "read_only") {
       a.read_only = p.boolean(v, k);
     } else {
       bad(origin, v,
           fmt::format("[{}] unknown key '{}' (known: url, mode, queues, qd, host_id, secret_file, "
-                      "reconnect_delay, ctrl_loss_tmo, read_only)",
+                      "reconnect_delay, ctrl_loss_tmo, io_timeout, read_only)",
                       name, k));
     }
   }

@@ -7,7 +7,7 @@
 //   url = "rdma://10.0.0.5/vol0"     # required
 //   mode = "direct"                  # command (default) or direct
 //   queues = 4                       # qd, host_id, secret_file,
-//   ctrl_loss_tmo = -1               # reconnect_delay, read_only
+//   ctrl_loss_tmo = -1               # reconnect_delay, io_timeout, read_only
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -18,7 +18,8 @@ namespace rdmablk::cli {
 inline constexpr const char* kMapsConfigPath = "/etc/rdmablk/maps.conf";
 
 // What `rdmablk map` takes, from its flags or from one table of maps.conf.
-// 0 means the module's default (queues, qd, reconnect_delay, ctrl_loss_tmo).
+// 0 means the module's default (queues, qd, reconnect_delay, ctrl_loss_tmo,
+// io_timeout).
 struct MapArgs {
   std::string url;
   unsigned queues = 0;
@@ -28,6 +29,7 @@ struct MapArgs {
   std::string secret_file;
   unsigned reconnect_delay = 0;
   int ctrl_loss_tmo = 0;
+  unsigned io_timeout = 0;  // seconds
   bool read_only = false;
 };
 

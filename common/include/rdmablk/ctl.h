@@ -26,6 +26,8 @@
 #define RDMABLK_CTL_DEFAULT_QUEUE_DEPTH 128
 #define RDMABLK_CTL_DEFAULT_RECONNECT_DELAY 10	/* seconds */
 #define RDMABLK_CTL_DEFAULT_CTRL_LOSS_TMO 600	/* seconds */
+#define RDMABLK_CTL_DEFAULT_IO_TIMEOUT 30	/* seconds */
+#define RDMABLK_CTL_MAX_IO_TIMEOUT 3600		/* seconds */
 
 /* struct rdmablk_ctl_map.mode */
 enum rdmablk_ctl_mode {
@@ -62,6 +64,8 @@ enum rdmablk_ctl_state {
  * @reconnect_delay: seconds between reconnect attempts, 0 means 10.
  * @ctrl_loss_tmo: seconds to keep trying before failing I/O for good;
  *		0 means 600, -1 forever.
+ * @io_timeout:	seconds a request may go unanswered before the connection
+ *		counts as broken and is re-established, 1..3600; 0 means 30.
  * @index:	out: N of /dev/rdmablkN.
  * @status:	out: enum rdmablk_status of a refusal by the target, else 0.
  * @secret:	the export's secret (only @secret_len bytes are read).
@@ -81,7 +85,7 @@ struct rdmablk_ctl_map {
 	__u32 mode;
 	__u32 reconnect_delay;
 	__s32 ctrl_loss_tmo;
-	__u32 rsvd0;
+	__u32 io_timeout;
 	__u32 index;
 	__u32 status;
 	__u8 rsvd1[32];

@@ -15,6 +15,8 @@
 # to a region fio does not touch; after the disk is live again every such
 # block written so far must read back. Every fio run must verify clean, no
 # request may fail, and dmesg has no WARNING/BUG/hung task at the end.
+# The disk is mapped with --io-timeout 15: a connection left silent by a
+# link flap (seen in rxe, docs/reliability.md) is reset after 15 s, not 30.
 # Then durability: RDMABLK_SOAK_KILLS times (default 20) an acknowledged
 # synchronous write is followed at once by kill -9 of the target and a
 # restart, and everything written so far reads back.
@@ -88,7 +90,8 @@ check_markers() {  # check_markers AFTER; sets t_first to when the first read re
   done
 }
 
-dev=$("$CLI" map "$t_URL/file0" --mode command --queues 2 --qd 32 --reconnect-delay 1 --ctrl-loss-tmo 300) ||
+dev=$("$CLI" map "$t_URL/file0" --mode command --queues 2 --qd 32 --reconnect-delay 1 --ctrl-loss-tmo 300 \
+  --io-timeout 15) ||
   fail "map file0"
 
 echo "== soak: fio verify for ${SOAK}s under chaos"

@@ -17,7 +17,7 @@ ip, port = socket.inet_aton(sys.argv[1]) + bytes(12), int(sys.argv[2])
 def mapreq(**kw):
     f = dict(version=1, flags=0, family=socket.AF_INET, port=port, scope=0, addr=ip,
              name=b"ram0", host=b"ioctl-test", secret_len=0, queues=1, qd=8, mode=0,
-             delay=0, tmo=0, rsvd0=0, index=0, status=0, rsvd1=bytes(32), secret=b"")
+             delay=0, tmo=0, io_timeout=0, index=0, status=0, rsvd1=bytes(32), secret=b"")
     f.update(kw)
     return bytearray(struct.pack(MAP_FMT, *f.values()))
 
@@ -46,7 +46,7 @@ expect("MAP 256 queues", errno.EINVAL, MAP, mapreq(queues=256))
 expect("MAP queue depth 1024", errno.EINVAL, MAP, mapreq(qd=1024))
 expect("MAP mode 7", errno.EINVAL, MAP, mapreq(mode=7))
 expect("MAP ctrl_loss_tmo -2", errno.EINVAL, MAP, mapreq(tmo=-2))
-expect("MAP reserved field", errno.EINVAL, MAP, mapreq(rsvd0=1))
+expect("MAP io_timeout 3601", errno.EINVAL, MAP, mapreq(io_timeout=3601))
 expect("MAP reserved bytes", errno.EINVAL, MAP, mapreq(rsvd1=b"\1" + bytes(31)))
 expect("MAP unknown export", errno.ENOENT, MAP, mapreq(name=b"nosuch"))
 expect("UNMAP unknown device", errno.ENODEV, UNMAP, bytearray(struct.pack("<IIII", 1, 77, 0, 0)))

@@ -33,6 +33,7 @@ secret_file = "$WORK/ram1.secret"
 read_only = true
 reconnect_delay = 5
 ctrl_loss_tmo = 30
+io_timeout = 7
 EOF
 
 udevd_pid=
@@ -78,6 +79,10 @@ echo "== the settings of the file reached the driver"
 [ "$(ls /sys/block/$n0/mq | wc -l)" = 2 ] || fail "$n0: queues = 2 not applied"
 [ "$(cat /sys/block/$n0/ro)" = 0 ] || fail "$n0 read-only"
 [ "$(cat /sys/block/$n1/ro)" = 1 ] || fail "$n1: read_only = true not applied"
+[ "$(cat /sys/block/$n1/rdmablk/reconnect_delay)" = 5 ] || fail "$n1: reconnect_delay = 5 not applied"
+[ "$(cat /sys/block/$n1/rdmablk/ctrl_loss_tmo)" = 30 ] || fail "$n1: ctrl_loss_tmo = 30 not applied"
+[ "$(cat /sys/block/$n1/queue/io_timeout)" = 7000 ] || fail "$n1: io_timeout = 7 not applied"
+[ "$(cat /sys/block/$n0/queue/io_timeout)" = 30000 ] || fail "$n0: the default I/O timeout is not 30 s"
 "$CLI" udev-id "$n0" | tee "$WORK/id0"
 grep -qx 'RDMABLK_HOST_ID=persist-test' "$WORK/id0" || fail "$n0: host_id not applied"
 grep -qx "RDMABLK_TARGET=$TARGET_LISTEN:$t_RDMA_PORT" "$WORK/id0" || fail "$n0: target"
@@ -107,6 +112,7 @@ expect_fail "qd out of range" "^rdmablk: $WORK/bad.conf:3: \[a\] qd must be" "$C
 printf '[a]\nurl = "%s/ram2\n' "$t_URL" >"$WORK/bad.conf"
 expect_fail "TOML syntax" "^rdmablk: $WORK/bad.conf:2:" "$CLI" map --all --config "$WORK/bad.conf"
 expect_fail "missing file" "nosuch.conf: cannot read" "$CLI" map --all --config "$WORK/nosuch.conf"
+expect_fail "--io-timeout out of range" "io-timeout must be 1..3600" "$CLI" map "$t_URL/ram2" --io-timeout 3601
 [ "$(ls -d /sys/block/rdmablk* | wc -l)" = 2 ] || fail "a malformed file mapped something"
 
 echo "== udevadm test: the rule's links"
