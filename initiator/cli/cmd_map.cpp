@@ -127,7 +127,7 @@ std::string run_map(const MapArgs& a) {
   if (a.reconnect_delay > 3600) throw UsageError("--reconnect-delay must be 0..3600 seconds");
   if (a.ctrl_loss_tmo < -1) throw UsageError("--ctrl-loss-tmo must be -1 (forever) or seconds");
   if (a.io_timeout > RDMABLK_CTL_MAX_IO_TIMEOUT)
-    throw UsageError(fmt::format("--io-timeout must be 1..{} seconds", RDMABLK_CTL_MAX_IO_TIMEOUT));
+    throw UsageError(fmt::format("--io-timeout must be 1..{} seconds (0: the default, 30)", RDMABLK_CTL_MAX_IO_TIMEOUT));
 
   auto m = std::make_unique<rdmablk_ctl_map>();
   std::memset(m.get(), 0, sizeof *m);
@@ -193,6 +193,11 @@ std::string run_map(const MapArgs& a) {
       case ENETUNREACH: throw Failure(fmt::format("{}: no route to the target over RDMA", peer));
       case EPROTO: throw Failure(fmt::format("{}: the target broke the protocol (see dmesg)", peer));
       case EOPNOTSUPP: throw Failure(fmt::format("{}: not supported by the RDMA device or target (see dmesg)", peer));
+      case EINVAL:
+        if (a.io_timeout)  // a reserved field to a module older than the option
+          throw Failure(fmt::format("{}: map failed: {} (is the module older than --io-timeout?)", peer,
+                                    std::strerror(err)));
+        throw Failure(fmt::format("{}: map failed: {}", peer, std::strerror(err)));
       default: throw Failure(fmt::format("{}: map failed: {}", peer, std::strerror(err)));
     }
   }

@@ -59,6 +59,8 @@ const Listener& listener() {
 // the client sends, closes its sending side, then drains until the client
 // closes. Bounded by a 5 s deadline (libFuzzer's -timeout catches a hang).
 void serve(std::vector<uint8_t> stream) {
+  pollfd l{listener().fd, POLLIN, 0};
+  if (::poll(&l, 1, 5000) != 1) return;  // the client failed before connecting
   int c = ::accept4(listener().fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (c < 0) return;
   size_t sent = 0;
@@ -127,7 +129,7 @@ void open_and_transmit(fuzz::Input& in, const Url& url) {
   std::vector<std::vector<std::byte>> bufs(n);
   std::vector<nbd::Submission> reqs;
   for (unsigned i = 0; i < n; ++i) reqs.push_back(request_from(in, bufs[i]));
-  std::thread server(serve, in.rest());
+  std::jthread server(serve, in.rest());  // joined however this returns
 
   boost::asio::io_context io;
   try {
@@ -155,17 +157,15 @@ void open_and_transmit(fuzz::Input& in, const Url& url) {
   } catch (const Error& e) {
     FUZZ_CHECK(known_error(e.code()));
   }
-  server.join();
 }
 
 void list(fuzz::Input& in, const Url& url) {
-  std::thread server(serve, in.rest());
+  std::jthread server(serve, in.rest());
   try {
     for (const auto& e : nbd::list_exports(url, 5s)) FUZZ_CHECK(e.max_block_size <= nbd::kMaxPayload);
   } catch (const Error& e) {
     FUZZ_CHECK(known_error(e.code()));
   }
-  server.join();
 }
 
 }  // namespace

@@ -90,6 +90,8 @@ check_markers() {  # check_markers AFTER; sets t_first to when the first read re
   done
 }
 
+# a failed check must not leave fio starting runs on a vanishing disk
+kmod_case_cleanup() { touch "$WORK/soak.stop"; }
 dev=$("$CLI" map "$t_URL/file0" --mode command --queues 2 --qd 32 --reconnect-delay 1 --ctrl-loss-tmo 300 \
   --io-timeout 15) ||
   fail "map file0"

@@ -10,7 +10,8 @@ start_rdma_target t --export ram0=ram:64M
 
 echo "== unmap with I/O in flight"
 dev=$("$CLI" map "$t_URL/ram0" --queues 2 --qd 16) || fail "map"
-dd if=/dev/urandom of="$dev" bs=64k count=1000 oflag=direct status=none 2>"$WORK/dd.err" &
+# a writer that goes on until the device fails it, however fast the host
+( while dd if=/dev/urandom of="$dev" bs=64k count=1000 oflag=direct status=none 2>"$WORK/dd.err"; do :; done ) &
 ddpid=$!
 sleep 1
 timeout 120 "$CLI" unmap "$dev" || fail "unmap with I/O in flight"
@@ -22,10 +23,11 @@ echo "ok: unmapped with I/O in flight ($(head -c 100 "$WORK/dd.err"))"
 echo "== target killed under I/O"
 start_rdma_target k --export ram1=ram:64M
 dev=$("$CLI" map "$k_URL/ram1" --queues 1 --qd 8 --reconnect-delay 1 --ctrl-loss-tmo 5) || fail "map"
-dd if=/dev/urandom of="$dev" bs=64k count=100000 oflag=direct status=none 2>/dev/null &
+# rewrites the device until a write fails (exit 1), however fast the host
+( while :; do dd if=/dev/urandom of="$dev" bs=64k count=1000 oflag=direct status=none 2>/dev/null || exit 1; done ) &
 ddpid=$!
 sleep 1
-kill -0 "$ddpid" 2>/dev/null || fail "dd ended before the target was killed (too fast for this case)"
+kill -0 "$ddpid" 2>/dev/null || fail "the writer failed before the target was killed"
 kill -9 "$k_PID"
 timeout 90 tail --pid=$ddpid -f /dev/null || fail "I/O still not failed 90 s after the target died"
 wait $ddpid && fail "dd succeeded against a dead target"

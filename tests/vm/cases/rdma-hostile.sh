@@ -12,7 +12,8 @@
 # - before that, on their own: a client that takes one response every 2 s
 #   and keeps its queue full of READs of a file export, while a stress run on
 #   another file export of the same worker and device (the same bounce
-#   buffers) must take at most 3 times as long as the same run without it;
+#   buffers) must take at most 3 times (+ 2 s) as long as the same run
+#   without it (the slower of one before and one after);
 #   and a flood of queue-0 connects from 6 addresses of the pair that never
 #   log in: at most --rdma-max-pending (128 here) up at once, each closed at
 #   the login deadline (10 s), a client from another address gets in during
