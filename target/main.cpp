@@ -112,8 +112,8 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
           ->type_name("SECONDS")
           ->check(CLI::Range(0, 86400));
   app.add_option("--rdma-max-pending", rdma.max_pending,
-                 "RDMA connections that have not logged in yet, from all addresses together; more are rejected\n"
-                 "(default 256; one address may hold at most 64)")
+                 "RDMA connections that have not logged in yet, from all addresses together; beyond it a new one\n"
+                 "evicts the oldest that had 1 s to log in, or is rejected (default 256; one address may hold at most 64)")
       ->type_name("N")
       ->check(CLI::Range(1, 65536));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")

@@ -154,6 +154,15 @@ void RdmaQueue::close(std::string reason) {
              [self = shared_from_this(), reason = std::move(reason)] { self->begin_close(reason, false); });
 }
 
+void RdmaQueue::evict(std::string reason) {
+  evicting_ = true;
+  asio::post(worker_.context(), [self = shared_from_this(), reason = std::move(reason)] {
+    if (self->logged_in_ || self->closing_) return;
+    spdlog::info("rdma {}: {}", self->name_, reason);
+    self->begin_close("evicted before login", false);
+  });
+}
+
 void RdmaQueue::stop() {
   asio::post(worker_.context(), [self = shared_from_this()] {
     if (self->stopping_ || self->closing_) return;
@@ -595,7 +604,7 @@ void RdmaQueue::do_login(Request& r, const rdmablk_login_req& req) {
   login_timer_.cancel();
   limits_ = out.limits;
   export_ = out.exp;
-  if (std::exchange(pending_login_, false)) server_.logged_in(peer_);
+  if (pending_login_.exchange(false)) server_.logged_in(peer_);
   std::memcpy(send_slot(r) + sizeof(rdmablk_rsp), &out.rsp, sizeof out.rsp);
   spdlog::info("rdma {}: {}: {}, {} I/O queue(s) of depth {}, max I/O {}, features {:#x}", name_, session_->name,
                out.reason, out.nr_queues, out.queue_depth, out.limits.max_io_size, out.limits.features);

@@ -14,6 +14,7 @@
 // so posting never overflows it; a command that finds no free request
 // waits, FIFO, with its receive buffer held (back-pressure, not failure).
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -84,14 +85,21 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   Worker& worker() const { return worker_; }
   RdmaSession* session() const { return session_.get(); }
   const boost::asio::ip::address& peer() const { return peer_; }
-  // Queue 0 still counted as not logged in (control thread, once finished).
+  // Queue 0 still counted as not logged in (any thread: the worker clears it).
   bool pending_login() const { return pending_login_; }
+  // When it was created, just before rdma_accept().
+  std::chrono::steady_clock::time_point accepted_at() const { return accepted_at_; }
+  // Control thread: evict() was called (so it is no longer counted as room taken).
+  bool evicting() const { return evicting_; }
 
   // Any thread; each posts to the worker.
   void start();                           // after rdma_accept: watch the CQ
   void established();                     // the CM says the connection is up
   void close(std::string reason);         // disconnect now (peer left, session ended, error)
   void stop();                            // target shutdown: finish what arrived, then close
+  // Control thread: closes a queue 0 that has not logged in, to make room
+  // for a newer connection (a no-op if it logs in meanwhile).
+  void evict(std::string reason);
 
   // Control thread, after the worker reported the queue finished: destroys
   // QP, CQ and buffers (the cm id is the server's to destroy).
@@ -208,7 +216,9 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   const Export* export_ = nullptr;
   bool logged_in_ = false;
   bool login_failed_ = false;  // disconnect once the answer is out
-  bool pending_login_ = false;  // counted by the server until login
+  std::atomic<bool> pending_login_{false};  // counted by the server until login
+  const std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
+  bool evicting_ = false;  // control thread
 
   std::vector<std::unique_ptr<Request>> requests_;
   std::vector<Request*> free_;

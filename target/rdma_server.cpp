@@ -22,6 +22,10 @@ namespace {
 
 // Queue-0 connections one source address may hold without logging in.
 constexpr unsigned kMaxPendingPerAddress = 64;
+// With --rdma-max-pending reached, a new connection evicts the oldest one
+// that has not logged in, if that one had at least this long to do so (an
+// initiator logs in within one round trip of being accepted).
+constexpr std::chrono::seconds kEvictMinAge{1};
 
 asio::ip::address sockaddr_address(const sockaddr* sa) {
   if (!sa) return {};
@@ -460,9 +464,10 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
     if (n >= kMaxPendingPerAddress) {
       status = RDMABLK_S_NO_RESOURCES;
       why = fmt::format(": {} connections from this address have not logged in yet", n);
-    } else if (pending_total_ >= options_.max_pending) {
+    } else if (pending_total_ >= options_.max_pending && !make_room_for(who)) {
       status = RDMABLK_S_NO_RESOURCES;
-      why = fmt::format(": {} connections have not logged in yet (--rdma-max-pending)", pending_total_);
+      why = fmt::format(": {} connections have not logged in yet (--rdma-max-pending), none for {} s",
+                        pending_total_, kEvictMinAge.count());
     } else {
       ++n;
       ++pending_total_;
@@ -610,6 +615,34 @@ void RdmaServer::end_session(RdmaSession& s, const RdmaQueue* except, bool close
         if (auto q = w.lock(); q && q.get() != except) others.push_back(std::move(q));
   }
   for (auto& q : others) q->close("session ended");
+}
+
+// Called with sessions_mutex_ held, when connections that have not logged in
+// fill --rdma-max-pending: a flood of them would otherwise keep every new
+// initiator out until the login deadline frees a place. Room counts as made
+// by an eviction under way (those still count until their queue finishes);
+// else the oldest that had kEvictMinAge to log in is evicted. Bounded at
+// twice the cap, in case evicted queues are slow to finish.
+bool RdmaServer::make_room_for(const std::string& who) {
+  if (pending_total_ >= 2 * options_.max_pending) return false;
+  unsigned evicting = 0;
+  RdmaQueue* oldest = nullptr;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, q] : conns_) {
+    if (q->qid() != 0 || !q->pending_login()) continue;
+    if (q->evicting()) {
+      ++evicting;
+    } else if (now - q->accepted_at() >= kEvictMinAge && (!oldest || q->accepted_at() < oldest->accepted_at())) {
+      oldest = q.get();
+    }
+  }
+  if (pending_total_ - std::min(evicting, pending_total_) < options_.max_pending) return true;
+  if (!oldest) return false;
+  oldest->evict(fmt::format("evicted: {} connections have not logged in (--rdma-max-pending), "
+                            "this one for {} ms, the longest; room for {}",
+                            pending_total_, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                now - oldest->accepted_at()).count(), who));
+  return true;
 }
 
 void RdmaServer::logged_in(const asio::ip::address& peer) {

@@ -104,7 +104,8 @@ struct RdmaServerOptions {
   // disconnected; 0: never. Initiators log in at once (one round trip).
   std::chrono::milliseconds login_timeout{10'000};
   // Queue-0 connections not logged in yet, from all addresses together;
-  // more are rejected (NO_RESOURCES).
+  // beyond it a new one evicts the oldest (if that had 1 s to log in), or
+  // is rejected (NO_RESOURCES).
   unsigned max_pending = 256;
 };
 
@@ -153,6 +154,9 @@ class RdmaServer {
   // Returns the cm id to destroy once the event is acknowledged, if any.
   rdma_cm_id* on_connect_request(rdma_cm_event& ev);
   void reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why);
+  // Control thread, sessions_mutex_ held, --rdma-max-pending reached: true
+  // if a new queue 0 may come in (an eviction frees room).
+  bool make_room_for(const std::string& who);
   RdmaDevice* device_for(ibv_context* ctx);
   void maybe_drained();
   // Binds and listens on addr:port; 0 or an errno.

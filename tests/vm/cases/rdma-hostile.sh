@@ -14,10 +14,12 @@
 #   another file export of the same worker and device (the same bounce
 #   buffers) must take at most 3 times (+ 2 s) as long as the same run
 #   without it (the slower of one before and one after);
-#   and a flood of queue-0 connects from 6 addresses of the pair that never
-#   log in: at most --rdma-max-pending (128 here) up at once, each closed at
-#   the login deadline (10 s), a client from another address gets in during
-#   the flood and one from a flood address right after;
+#   and, against a target of its own, a flood of queue-0 connects from 6
+#   addresses of the pair that never log in: the first 128 fill
+#   --rdma-max-pending, each of the other 64 comes in by evicting the oldest,
+#   the rest are closed at the login deadline (30 s for this target, so the
+#   flood fits before it), a client from another address gets in with the
+#   cap full and one from a flood address right after;
 # - three rdmablk-stress loops (RAM command mode, RAM direct mode, a file
 #   export) run the whole time and must all pass;
 # - access over RDMA and NBD: a denied host or a wrong secret gets no byte;
@@ -32,7 +34,7 @@ HOSTILE=$RDMABLK_BIN/rdmablk-rdma-hostile
 BURST=${RDMABLK_HOSTILE_BURST:-1000}
 ALT=198.51.100.2  # the pair's far end (tests/vm/README.md); the target listens on every address
 MAX_PENDING=128   # the target's global cap of connections not logged in (default 256)
-LOGIN_TIMEOUT=10  # the target's login deadline (its default)
+FLOOD_LOGIN_TIMEOUT=30  # the flood target's login deadline (default 10 s)
 
 printf 'correct horse battery staple\n' >"$WORK/secret"
 printf 'wrong\n' >"$WORK/wrong"
@@ -113,12 +115,20 @@ for i in $(seq 17 22); do
 done
 ip rule add pref 22 to 198.51.100.16/28 lookup 102 || fail "ip rule"
 ip route add 198.51.100.16/28 dev v2 src 198.51.100.2 table 102 || fail "ip route"
+saved_listen=$TARGET_LISTEN
+TARGET_LISTEN=0.0.0.0
+start_target f --export open=ram:16M --export ro=ram:1M,ro --rdma-max-pending "$MAX_PENDING" \
+  --rdma-login-timeout "$FLOOD_LOGIN_TIMEOUT"
+TARGET_LISTEN=$saved_listen
 rc=0
-timeout 200 "$HOSTILE" "$ALT" "$t_RDMA_PORT" open ro "${flood[@]}" --flood-per 32 --flood-cap "$MAX_PENDING" \
-  --login-timeout "$LOGIN_TIMEOUT" >"$WORK/flood.out" 2>&1 || rc=$?
+timeout 300 "$HOSTILE" "$ALT" "$f_RDMA_PORT" open ro "${flood[@]}" --flood-per 32 --flood-cap "$MAX_PENDING" \
+  --login-timeout "$FLOOD_LOGIN_TIMEOUT" >"$WORK/flood.out" 2>&1 || rc=$?
 grep -E '^(FAIL|ok)' "$WORK/flood.out"
-[ "$rc" -eq 0 ] || { cat "$WORK/flood.out" >&2; tail -n 30 "$t_LOG" >&2; fail "connect flood (exit $rc)"; }
-assert_alive "$t_PID" "$t_LOG"
+[ "$rc" -eq 0 ] || { cat "$WORK/flood.out" >&2; tail -n 30 "$f_LOG" >&2; fail "connect flood (exit $rc)"; }
+assert_alive "$f_PID" "$f_LOG"
+echo "flood target: $(grep -c 'evicted:' "$f_LOG") evicted, $(grep -c 'no login within' "$f_LOG") closed at the deadline (its log)"
+kill "$f_PID"
+wait "$f_PID" 2>/dev/null || true
 
 # Well-behaved sessions, the whole time: stress rounds until told to stop.
 stress_loop() {
