@@ -17,8 +17,11 @@
 
 #include <array>
 #include <cerrno>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -86,6 +89,56 @@ void serve(std::vector<uint8_t> stream) {
   ::close(c);
 }
 
+// serve() on one thread for the whole run: a thread per input would grow
+// ASan's memory with every thread ever started. The server of one input
+// starts with the Serving object and is waited for when it goes.
+class Server {
+ public:
+  static Server& get() {
+    static Server* s = new Server;  // never destroyed: its thread waits on it to the end
+    return *s;
+  }
+  void start(std::vector<uint8_t> stream) {
+    std::lock_guard lock(mutex_);
+    job_ = std::move(stream);
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [this] { return !job_ && !busy_; });
+  }
+
+ private:
+  Server() { std::thread([this] { run(); }).detach(); }
+  void run() {
+    for (;;) {
+      std::vector<uint8_t> stream;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return job_.has_value(); });
+        stream = std::move(*job_);
+        job_.reset();
+        busy_ = true;
+      }
+      serve(std::move(stream));
+      std::lock_guard lock(mutex_);
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::optional<std::vector<uint8_t>> job_;
+  bool busy_ = false;
+};
+
+struct Serving {
+  explicit Serving(std::vector<uint8_t> stream) { Server::get().start(std::move(stream)); }
+  ~Serving() { Server::get().wait(); }
+  Serving(const Serving&) = delete;
+  Serving& operator=(const Serving&) = delete;
+};
+
 // The errors a client may report: a clear errno, never a crash or a hang.
 bool known_error(const std::error_code& e) {
   static const std::errc allowed[] = {
@@ -129,9 +182,9 @@ void open_and_transmit(fuzz::Input& in, const Url& url) {
   std::vector<std::vector<std::byte>> bufs(n);
   std::vector<nbd::Submission> reqs;
   for (unsigned i = 0; i < n; ++i) reqs.push_back(request_from(in, bufs[i]));
-  std::jthread server(serve, in.rest());  // joined however this returns
-
-  boost::asio::io_context io;
+  Serving server(in.rest());  // waited for however this returns
+  // One io_context for the run: each new one starts its own resolver thread.
+  static boost::asio::io_context io;
   try {
     nbd::Session s = nbd::open_session(io, url, 5s);
     FUZZ_CHECK(s.info.min_block_size >= 1 && s.info.min_block_size <= 65536 &&
@@ -160,7 +213,7 @@ void open_and_transmit(fuzz::Input& in, const Url& url) {
 }
 
 void list(fuzz::Input& in, const Url& url) {
-  std::jthread server(serve, in.rest());
+  Serving server(in.rest());
   try {
     for (const auto& e : nbd::list_exports(url, 5s)) FUZZ_CHECK(e.max_block_size <= nbd::kMaxPayload);
   } catch (const Error& e) {
