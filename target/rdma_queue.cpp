@@ -229,18 +229,16 @@ void RdmaQueue::watch_send_stall() {
   stall_timer_.async_wait([weak = weak_from_this()](const error_code& ec) {
     auto q = weak.lock();
     if (!q) return;
-    if (ec || q->closing_ || q->send_posted_ == 0) {
-      q->stall_watch_ = false;
-      return;
-    }
+    auto idle = [&] { return q->closing_ || q->send_posted_ == 0; };  // finished_ comes after closing_
+    auto stalled = [&] { return std::chrono::steady_clock::now() - q->last_send_progress_ > kSendStallTimeout; };
     // Completions may wait in the CQ unread (a busy worker, a stalled VM):
     // they are progress, so read them before judging.
-    if (std::chrono::steady_clock::now() - q->last_send_progress_ > kSendStallTimeout) q->poll_cq();
-    if (q->finished_ || q->closing_ || q->send_posted_ == 0) {
+    if (!ec && !idle() && stalled()) q->poll_cq();
+    if (ec || idle()) {
       q->stall_watch_ = false;
       return;
     }
-    if (std::chrono::steady_clock::now() - q->last_send_progress_ > kSendStallTimeout) {
+    if (stalled()) {
       q->stall_watch_ = false;
       spdlog::warn("rdma {}: {} work requests and no completion for {} s (the initiator takes no responses): "
                    "disconnecting",

@@ -197,7 +197,7 @@ std::string run_map(const MapArgs& a) {
         if (a.io_timeout)  // a reserved field to a module older than the option
           throw Failure(fmt::format("{}: map failed: {} (is the module older than --io-timeout?)", peer,
                                     std::strerror(err)));
-        throw Failure(fmt::format("{}: map failed: {}", peer, std::strerror(err)));
+        [[fallthrough]];
       default: throw Failure(fmt::format("{}: map failed: {}", peer, std::strerror(err)));
     }
   }

@@ -14,13 +14,14 @@ kmod_cleanup() {
   fi
   cleanup
 }
-# sysfs_state DEV; wait_state DEV STATE SECONDS: the device's connection
-# state (live, reconnecting, dead...), polled until it is STATE.
+# sysfs_state DEV; wait_state DEV STATE SECONDS [AFTER]: the device's
+# connection state (live, reconnecting, dead...), polled until it is STATE;
+# AFTER names what it waits on, for the message.
 sysfs_state() { cat "/sys/block/${1#/dev/}/rdmablk/state"; }
 wait_state() {
   local i
   for i in $(seq 1 $(($3 * 10))); do [ "$(sysfs_state "$1")" = "$2" ] && return 0; sleep 0.1; done
-  fail "$1 is $(sysfs_state "$1"), not $2, after $3 s"
+  fail "$1 is $(sysfs_state "$1"), not $2, $3 s after ${4:-the wait began}"
 }
 
 trap kmod_cleanup EXIT

@@ -66,10 +66,6 @@ recreate_rxe() {
 
 since() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }  # seconds from $EPOCHREALTIME a to b
 sysfs() { cat "/sys/block/${dev#/dev/}/rdmablk/$1"; }
-wait_live() {  # wait_live SECONDS WHAT
-  for _ in $(seq 1 $(($1 * 10))); do [ "$(sysfs state)" = live ] && return 0; sleep 0.1; done
-  fail "$dev is $(sysfs state) $1 s after $2"
-}
 
 # Synchronous marker blocks at 200 MiB and up, outside fio's two regions.
 MARKER_BASE=3200  # in 64 KiB blocks: 200 MiB
@@ -164,7 +160,7 @@ while [ $SECONDS -lt $end ] || { [ "${#done_kind[@]}" -lt 4 ] && [ $SECONDS -lt 
       ;;
   esac
   t0=$EPOCHREALTIME
-  wait_live 120 "the $what"
+  wait_state "$dev" live 120 "the $what"
   t1=$EPOCHREALTIME
   check_markers "the $what"  # the first read shows when I/O flows again
   t2=$EPOCHREALTIME
@@ -188,7 +184,7 @@ for ((i = 1; i <= KILLS; i++)); do
   head -c 65536 /dev/urandom >"$WORK/blk$i"
   dd if="$WORK/blk$i" of="$dev" bs=64k seek=$((i * 3)) oflag=direct,sync status=none || fail "sync write $i"
   restart_target
-  wait_live 60 "kill $i"
+  wait_state "$dev" live 60 "kill $i"
   for ((j = 1; j <= i; j++)); do
     dd if="$dev" of="$WORK/back" bs=64k skip=$((j * 3)) count=1 iflag=direct status=none || fail "read $j"
     cmp -s "$WORK/blk$j" "$WORK/back" || fail "block $j written before kill $i is lost or wrong"
