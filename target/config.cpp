@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
 #include "allow.hpp"
@@ -131,6 +132,38 @@ ExportConfig parse_export_table(const toml::table& t, std::string_view origin, s
 
 }  // namespace
 
+MetricsEndpoint parse_metrics_endpoint(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return ConfigError(fmt::format(
+        "bad metrics address '{}': {} (expected ADDR:PORT, e.g. 127.0.0.1:9100, [::1]:9100 or :9100)", text, why));
+  };
+  std::string_view host, port;
+  if (text.starts_with('[')) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) throw bad("no ']' after the IPv6 address");
+    host = text.substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':') throw bad("no ':PORT' after ']'");
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw bad("no ':PORT'");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) throw bad("put an IPv6 address in brackets");
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535)
+    throw bad("the port must be 0..65535");
+  MetricsEndpoint ep;
+  ep.address = host.empty() ? "::" : std::string(host);
+  boost::system::error_code aec;
+  boost::asio::ip::make_address(ep.address, aec);
+  if (aec) throw bad(fmt::format("'{}' is not an IP address", host));
+  ep.port = static_cast<uint16_t>(value);
+  return ep;
+}
+
 uint32_t parse_block_size(std::string_view text) {
   uint32_t bs = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bs);
@@ -203,7 +236,14 @@ TargetConfig parse_config_toml(std::string_view text, std::string_view origin) {
   TargetConfig config;
   if (auto* target = root["target"].as_table()) {
     std::string where = fmt::format("{}: [target]", origin);
-    reject_unknown_keys(*target, {"listen", "nbd_port", "rdma_port", "threads"}, where);
+    reject_unknown_keys(*target, {"listen", "nbd_port", "rdma_port", "threads", "metrics"}, where);
+    if (target->contains("metrics")) {
+      try {
+        config.metrics = parse_metrics_endpoint(required<std::string>(*target, "metrics", where));
+      } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("{}: {}", where, e.what()));
+      }
+    }
     if (target->contains("listen")) config.listen = required<std::string>(*target, "listen", where);
     if (target->contains("nbd_port")) config.nbd_port = parse_port(*target, "nbd_port", where);
     if (target->contains("rdma_port")) config.rdma_port = parse_port(*target, "rdma_port", where);

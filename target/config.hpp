@@ -37,6 +37,13 @@ struct ExportConfig {
   bool mmap = false;
 
   bool is_ram() const { return ram_size != 0; }
+  bool operator==(const ExportConfig&) const = default;
+};
+
+// Where the Prometheus endpoint listens (--metrics ADDR:PORT).
+struct MetricsEndpoint {
+  std::string address;  // an IP address; "::" = all
+  uint16_t port = 0;    // 0 = ephemeral (the port file names it)
 };
 
 struct TargetConfig {
@@ -44,8 +51,13 @@ struct TargetConfig {
   int nbd_port = 10809;             // kPortDisabled: no NBD listener
   int rdma_port = 7471;             // kPortDisabled: no RDMA listener
   unsigned threads = 1;
+  std::optional<MetricsEndpoint> metrics;  // no metrics endpoint when empty
   std::vector<ExportConfig> exports;
 };
+
+// "127.0.0.1:9100", "[::1]:9100", ":9100" (all addresses). Throws
+// ConfigError naming what is wrong.
+MetricsEndpoint parse_metrics_endpoint(std::string_view text);
 
 // "vol0=/dev/sdb,ro,bs=4096,allow=10.0.0.0/8,allow=host:abc,desc=fast"
 // or "scratch=ram:1G". Throws ConfigError.

@@ -173,14 +173,7 @@ uint16_t RdmaServer::listen(const std::string& address, uint16_t port) {
   listen_addr_ = addr;
   listen_port_ = bound;
 
-  for (const auto& e : exports_.all()) {
-    if (!e->needs_secret()) continue;
-    try {
-      secrets_.emplace(e.get(), read_secret_file(e->secret_file()));
-    } catch (const std::exception& ex) {
-      spdlog::error("export '{}': {}; RDMA logins to it will fail", e->name(), ex.what());
-    }
-  }
+  exports_reloaded();
 
   std::vector<std::string> names;
   for (const auto& [ctx, dev] : devices_) names.push_back(dev->name);
@@ -206,7 +199,25 @@ void RdmaServer::start() {
   schedule_maintenance();
 }
 
+void RdmaServer::exports_reloaded() {
+  for (const auto& e : exports_.all()) {
+    if (!e->needs_secret()) continue;
+    {
+      std::lock_guard lock(secrets_mutex_);
+      if (secrets_.contains(e.get())) continue;
+    }
+    try {
+      std::string secret = read_secret_file(e->secret_file());
+      std::lock_guard lock(secrets_mutex_);
+      secrets_.emplace(e.get(), std::move(secret));  // node-based: pointers to others stay valid
+    } catch (const std::exception& ex) {
+      spdlog::error("export '{}': {}; RDMA logins to it will fail", e->name(), ex.what());
+    }
+  }
+}
+
 const std::string* RdmaServer::secret(const Export& e) const {
+  std::lock_guard lock(secrets_mutex_);
   auto it = secrets_.find(&e);
   return it == secrets_.end() ? nullptr : &it->second;
 }
@@ -407,6 +418,7 @@ void RdmaServer::watch_devices() {
 }
 
 void RdmaServer::reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why) {
+  stats::login_rejected(status);
   rdmablk_cm_rej rej{};
   rej.magic = __cpu_to_le32(RDMABLK_MAGIC);
   rej.version = __cpu_to_le16(RDMABLK_PROTO_VERSION);
@@ -579,6 +591,7 @@ std::shared_ptr<RdmaSession> RdmaServer::create_session(LoginOutcome& out, std::
                                                         const std::shared_ptr<RdmaQueue>& queue0) {
   auto s = std::make_shared<RdmaSession>();
   s->exp = out.exp;
+  s->counted = stats::SessionCount(out.exp->stats(stats::Transport::rdma));
   s->limits = out.limits;
   s->keys.nr_queues = out.nr_queues;
   s->keys.queue_depth = out.queue_depth;

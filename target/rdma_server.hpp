@@ -91,6 +91,7 @@ struct RdmaSession {
   // Index = qid; queue 0 is the login queue. Expired entries are free slots.
   std::vector<std::weak_ptr<RdmaQueue>> queues;
   bool ended = false;
+  stats::SessionCount counted;  // in the export's sessions gauge while it lives
 };
 
 struct RdmaServerOptions {
@@ -124,6 +125,12 @@ class RdmaServer {
   // Stops accepting, lets every queue answer what it received and
   // disconnect; `drained` then runs on the control context.
   void stop(std::function<void()> drained);
+  // Control thread: queues whose cm id is alive (for the metrics).
+  size_t queues() const { return conns_.size(); }
+  // Control thread, after the export table was reloaded: reads the secrets
+  // of exports that are new to it. RAM exports added by a reload are not
+  // registered: they are served through bounce buffers, without direct mode.
+  void exports_reloaded();
 
   // ---- for queues ----
   const ExportTable& exports() const { return exports_; }
@@ -183,6 +190,8 @@ class RdmaServer {
 
   // Declared before the queues' users: PDs outlive pools and queues.
   std::unordered_map<ibv_context*, std::unique_ptr<RdmaDevice>> devices_;
+  // Written on the control thread (listen, reload), read at login: guarded.
+  mutable std::mutex secrets_mutex_;
   std::unordered_map<const Export*, std::string> secrets_;
   // pools_[worker] is touched only on that worker's thread.
   std::vector<std::map<ibv_context*, std::unique_ptr<BouncePool>>> pools_;
