@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * rdmablk: remote block devices over RDMA. This file holds the blk-mq disk,
- * the device table and the module's life; the transport is in rdma.c, the
- * control device in ctl.c.
+ * the device table and the module's life; the transport is in queue.c,
+ * login.c, io.c and recovery.c, the control device in ctl.c.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

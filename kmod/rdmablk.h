@@ -3,7 +3,10 @@
  * rdmablk: private header of the kernel driver.
  *
  * main.c	blk-mq disk, device lifetime, module init/exit
- * rdma.c	rdma_cm queues, login, FRWR registration, completions
+ * queue.c	one rdma_cm id + RC QP per queue: buffers, connect, drain, teardown
+ * login.c	LOGIN (HMAC) and KEEPALIVE on queue 0, connect of all queues
+ * io.c		blk-mq data path: queue_rq, FRWR/inline mapping, completions
+ * recovery.c	rdmablk_error, err_work, reconnect_work, RDMA device removal
  * ctl.c	/dev/rdmablk-control ioctls
  * sysfs.c	/sys/block/rdmablkN/rdmablk/ attributes
  */
@@ -98,6 +101,21 @@ struct rdmablk_queue {
 	struct rdmablk_cm_rep rep;
 };
 
+/*
+ * Where a request is: one answer, kept next to the count of completion
+ * events still to come. Moves are checked (rdmablk_req_move); a response
+ * for a request that is not POSTED is a protocol error, any other
+ * unexpected move a driver bug (WARN_ON_ONCE).
+ */
+enum rdmablk_req_state {
+	RDMABLK_REQ_IDLE,	  /* blk-mq's: not started, being set up, or ended */
+	RDMABLK_REQ_POSTED,	  /* on the wire: the response (or RDMA op) is due */
+	RDMABLK_REQ_INVALIDATING, /* answered; our LOCAL_INV of its key is posted */
+	RDMABLK_REQ_ANSWERED,	  /* answered, key dead: completes when ref is 0 */
+	RDMABLK_REQ_REQUEUE,	  /* taken back by recovery: sent again */
+	RDMABLK_REQ_FAILED,	  /* taken back by recovery: fails */
+};
+
 /* Per-request driver data (blk_mq_rq_to_pdu). */
 struct rdmablk_req {
 	struct ib_cqe reg_cqe;	/* REG_MR: unsignaled, errors only */
@@ -107,15 +125,27 @@ struct rdmablk_req {
 	struct rdmablk_cmd *cmd;	/* queue->cmds[tag], set by queue_rq */
 	u64 cmd_dma;
 	struct ib_mr *mr;		/* queue->mrs[tag] */
-	bool mr_used;		/* the MR was registered for this request */
-	bool requeue;		/* cancelled by recovery: requeue, not fail */
-	u8 retries;		/* requeued by recovery so far */
-	int nents;		/* mapped sg entries, 0 if none */
+	enum rdmablk_req_state state;
 	atomic_t ref;		/* completion events still to come */
-	atomic_t rsp_pending;	/* 1 while a response is expected */
+	bool has_key;		/* its pages are registered under mr's key */
+	u8 retries;		/* requeued by recovery so far */
+	u8 nr_sge;		/* capsule + inline pages in sge[] */
+	int nents;		/* mapped sg entries, 0 if none */
 	blk_status_t status;
+	/* the work requests, posted from here */
+	struct ib_reg_wr reg_wr;
+	struct ib_send_wr send_wr;
+	struct ib_rdma_wr rdma_wr;
+	struct ib_sge sge[1 + RDMABLK_INLINE_SEGS];
 	struct scatterlist sgl[];
 };
+
+static inline bool rdmablk_req_move(struct rdmablk_req *req,
+				    enum rdmablk_req_state from,
+				    enum rdmablk_req_state to)
+{
+	return cmpxchg(&req->state, from, to) == from;
+}
 
 struct rdmablk_dev {
 	int index;
@@ -180,24 +210,37 @@ struct rdmablk_dev {
 
 extern struct workqueue_struct *rdmablk_wq;
 
-/* rdma.c */
-int rdmablk_connect_all(struct rdmablk_dev *dev);
+/* queue.c */
+int rdmablk_connect_queue(struct rdmablk_dev *dev, u16 qid, u16 depth);
+int rdmablk_post_recv(struct rdmablk_queue *q, struct rdmablk_rsp_buf *r);
 void rdmablk_stop_queues(struct rdmablk_dev *dev);
+void rdmablk_release_transport(struct rdmablk_dev *dev);
 void rdmablk_free_queues(struct rdmablk_dev *dev);
-void rdmablk_error(struct rdmablk_dev *dev, const char *why);
+
+/* login.c */
+int rdmablk_connect_all(struct rdmablk_dev *dev);
+int rdmablk_login(struct rdmablk_dev *dev, u16 nr_queues, u16 depth);
+void rdmablk_process_irsp(struct rdmablk_dev *dev, const u8 *buf, u32 len);
+int rdmablk_status_errno(int status);
+void rdmablk_ka_work(struct work_struct *work);
+
+/* io.c */
 int rdmablk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			 unsigned int hctx_idx, unsigned int numa_node);
 blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 			      const struct blk_mq_queue_data *bd);
 void rdmablk_complete_rq(struct request *rq);
-void rdmablk_ka_work(struct work_struct *work);
+void rdmablk_recv_done(struct ib_cq *cq, struct ib_wc *wc);
+
+/* recovery.c */
+void rdmablk_error(struct rdmablk_dev *dev, const char *why);
+void rdmablk_wc_error(struct rdmablk_queue *q, struct ib_wc *wc,
+		      const char *op);
 void rdmablk_err_work(struct work_struct *work);
 void rdmablk_reconnect_work(struct work_struct *work);
 void rdmablk_mark_removing(struct rdmablk_dev *dev);
 void rdmablk_recovery_release(struct rdmablk_dev *dev);
 void rdmablk_lose_ibdev(struct rdmablk_dev *dev, struct ib_device *ibdev);
-int rdmablk_rdma_init(void);
-void rdmablk_rdma_exit(void);
 
 /* main.c */
 int rdmablk_map(struct rdmablk_ctl_map *params);
