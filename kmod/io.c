@@ -153,14 +153,23 @@ void rdmablk_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 		rdmablk_error(dev, "cannot repost a receive buffer");
 }
 
+/*
+ * A signaled command SEND is done, and by send queue order so is every
+ * unsignaled SEND it covers: their capsules and send slots are free.
+ */
 static void rdmablk_send_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct rdmablk_req *req =
 		container_of(wc->wr_cqe, struct rdmablk_req, send_cqe);
+	struct rdmablk_req *r, *next;
 
 	if (unlikely(wc->status != IB_WC_SUCCESS)) {
 		rdmablk_wc_error(cq->cq_context, wc, "SEND");
 		return;
+	}
+	for (r = req->covers; r; r = next) {
+		next = r->cover_next;	/* r may be reused once put */
+		rdmablk_req_put(blk_mq_rq_from_pdu(r));
 	}
 	rdmablk_req_put(blk_mq_rq_from_pdu(req));
 }
@@ -375,7 +384,7 @@ static struct ib_send_wr *rdmablk_build_send(struct rdmablk_queue *q,
 	send->wr_cqe = &req->send_cqe;
 	send->sg_list = req->sge;
 	send->num_sge = req->nr_sge;
-	send->send_flags = IB_SEND_SIGNALED;
+	/* signaled or not: rdmablk_chain() decides */
 	ib_dma_sync_single_for_device(q->dev->ibdev, req->cmd_dma,
 				      sizeof(*req->cmd), DMA_TO_DEVICE);
 	if (!req->has_key)
@@ -413,20 +422,109 @@ static struct ib_send_wr *rdmablk_build_direct(struct rdmablk_queue *q,
 	return &req->reg_wr.wr;
 }
 
-/* Posts the request's chain; its answer is due from now on. */
-static blk_status_t rdmablk_post_send(struct rdmablk_queue *q,
-				      struct rdmablk_req *req,
-				      struct ib_send_wr *first, int refs)
+/* The chain's last unsignaled SEND is signaled; it covers the others. */
+static void rdmablk_signal_tail(struct rdmablk_queue *q)
 {
+	struct rdmablk_req *req = q->unsig_tail;
+
+	req->send_wr.send_flags |= IB_SEND_SIGNALED;
+	req->covers = q->covered;
+	q->covered = NULL;
+	q->nr_covered = 0;
+	q->unsig_tail = NULL;
+	atomic_long_inc(&q->signaled);
+}
+
+/*
+ * Appends the request's work requests (@first..@last) to the queue's chain.
+ * Its answer is due from now on: another CPU's flush may post it.
+ */
+static void rdmablk_chain(struct rdmablk_queue *q, struct rdmablk_req *req,
+			  struct ib_send_wr *first, struct ib_send_wr *last,
+			  int refs)
+{
+	bool cmd = last == &req->send_wr;
+
 	atomic_set(&req->ref, refs);
+	req->covers = NULL;
+	req->cover_next = NULL;
+	last->next = NULL;
 	WARN_ON_ONCE(!rdmablk_req_move(req, RDMABLK_REQ_IDLE,
 				       RDMABLK_REQ_POSTED));
-	if (ib_post_send(q->qp, first, NULL)) {
-		WRITE_ONCE(req->state, RDMABLK_REQ_IDLE);
-		rdmablk_error(q->dev, "cannot post a command");
-		return BLK_STS_IOERR;
+	spin_lock(&q->sq_lock);
+	if (q->chain_last)
+		q->chain_last->next = first;
+	else
+		q->chain_first = first;
+	q->chain_last = last;
+	if (cmd) {
+		atomic_long_inc(&q->sends);
+		if (q->unsig_tail) {
+			q->unsig_tail->cover_next = q->covered;
+			q->covered = q->unsig_tail;
+			q->nr_covered++;
+		}
+		q->unsig_tail = req;
+		if (q->nr_covered + 1 >= RDMABLK_SIGNAL_EVERY)
+			rdmablk_signal_tail(q);
 	}
-	return BLK_STS_OK;
+	spin_unlock(&q->sq_lock);
+}
+
+/*
+ * Rings the doorbell once for the whole chain. A failed post leaves some
+ * requests unsent: recovery takes every request back, these included.
+ */
+static void rdmablk_flush_chain(struct rdmablk_queue *q)
+{
+	struct ib_send_wr *first;
+
+	spin_lock(&q->sq_lock);
+	if (q->unsig_tail)
+		rdmablk_signal_tail(q);
+	first = q->chain_first;
+	q->chain_first = NULL;
+	q->chain_last = NULL;
+	spin_unlock(&q->sq_lock);
+	if (!first)
+		return;
+	atomic_long_inc(&q->doorbells);
+	if (ib_post_send(q->qp, first, NULL))
+		rdmablk_error(q->dev, "cannot post a command");
+}
+
+static struct rdmablk_queue *rdmablk_hctx_queue(struct blk_mq_hw_ctx *hctx)
+{
+	struct rdmablk_dev *dev = hctx->queue->queuedata;
+
+	return &dev->queues[dev->nr_io_queues ? hctx->queue_num + 1 : 0];
+}
+
+/* blk-mq stopped before a request with bd->last: post what is chained. */
+void rdmablk_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	rdmablk_flush_chain(rdmablk_hctx_queue(hctx));
+}
+
+/* Reaps the CQ of a poll queue; one poller at a time, none once it is gone. */
+int rdmablk_poll_cq(struct rdmablk_queue *q)
+{
+	int n = 0;
+
+	if (!spin_trylock(&q->poll_lock))
+		return 0;
+	if (q->cq)
+		n = ib_process_cq_direct(q->cq, -1);
+	spin_unlock(&q->poll_lock);
+	if (n > 0)
+		atomic_long_add(n, &q->polled);
+	return n;
+}
+
+/* blk-mq .poll: io_uring / preadv2 with RWF_HIPRI spin here. */
+int rdmablk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
+{
+	return rdmablk_poll_cq(rdmablk_hctx_queue(hctx));
 }
 
 /* In queue_rq only -ENOMEM and -EAGAIN are worth a retry. */
@@ -493,8 +591,9 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		if (ret)
 			return rdmablk_errno_to_blk(ret);
 		/* the RDMA op, then LOCAL_INV; rdmablk_local_inv_done() puts */
-		return rdmablk_post_send(q, req,
-					 rdmablk_build_direct(q, rq, req), 1);
+		rdmablk_chain(q, req, rdmablk_build_direct(q, rq, req),
+			      &req->rdma_wr.wr, 1);
+		goto out_flush;
 	}
 	ib_dma_sync_single_for_cpu(dev->ibdev, req->cmd_dma, sizeof(*req->cmd),
 				   DMA_TO_DEVICE);
@@ -503,8 +602,12 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 		ret = rdmablk_map_data(q, rq, req);
 	if (ret)
 		return rdmablk_errno_to_blk(ret);
-	/* the SEND's completion and the response */
-	return rdmablk_post_send(q, req, rdmablk_build_send(q, req), 2);
+	/* the response, and the signaled SEND that proves this one done */
+	rdmablk_chain(q, req, rdmablk_build_send(q, req), &req->send_wr, 2);
+out_flush:
+	if (bd->last)
+		rdmablk_flush_chain(q);
+	return BLK_STS_OK;
 }
 
 void rdmablk_complete_rq(struct request *rq)

@@ -309,10 +309,17 @@ int rdmablk_connect_all(struct rdmablk_dev *dev)
 	u16 depth;
 	int i, ret;
 
+	/* poll queues come on top of the interrupt-driven ones */
+	want_q = min_t(u32, want_q + dev->params.poll_queues,
+		       RDMABLK_MAX_QUEUES - 1);
 	dev->queues = kcalloc(1 + want_q, sizeof(*dev->queues), GFP_KERNEL);
 	if (!dev->queues)
 		return -ENOMEM;
 	dev->nr_queues = 1 + want_q;
+	for (i = 0; i < dev->nr_queues; i++) {
+		spin_lock_init(&dev->queues[i].sq_lock);
+		spin_lock_init(&dev->queues[i].poll_lock);
+	}
 	dev->icmd = kzalloc(RDMABLK_ICMD_SIZE, GFP_KERNEL);
 	if (!dev->icmd)
 		return -ENOMEM;
@@ -329,6 +336,10 @@ int rdmablk_connect_all(struct rdmablk_dev *dev)
 	ret = rdmablk_login(dev, want_q, want_qd);
 	if (ret)
 		return ret;
+	/* fewer queues than asked: the interrupt-driven ones keep one */
+	if (dev->nr_io_queues > 1)
+		dev->nr_poll_queues = min_t(int, dev->params.poll_queues,
+					    dev->nr_io_queues - 1);
 
 	depth = dev->io_depth;
 	for (i = 1; i <= dev->nr_io_queues; i++) {

@@ -88,6 +88,19 @@ static void rdmablk_free_cmds(struct rdmablk_queue *q)
 	q->cmds = NULL;
 }
 
+/* The CQ goes; a poller (rdmablk_poll_cq) sees it gone, never freed. */
+static void rdmablk_free_cq(struct rdmablk_queue *q)
+{
+	struct ib_cq *cq;
+
+	spin_lock(&q->poll_lock);
+	cq = q->cq;
+	q->cq = NULL;
+	spin_unlock(&q->poll_lock);
+	if (cq)
+		ib_free_cq(cq);
+}
+
 /*
  * What all queues of the device share, made by the first queue: the PD and
  * the mapping of the internal command. Undone by rdmablk_release_transport.
@@ -208,7 +221,8 @@ static int rdmablk_create_queue_ib(struct rdmablk_queue *q)
 		return ret;
 	/* + 2: one for each drain WR */
 	q->cq = ib_alloc_cq(ibdev, q, nr_send + nr_recv + 2,
-			    q->qid % ibdev->num_comp_vectors, IB_POLL_SOFTIRQ);
+			    q->qid % ibdev->num_comp_vectors,
+			    q->poll ? IB_POLL_DIRECT : IB_POLL_SOFTIRQ);
 	if (IS_ERR(q->cq)) {
 		ret = PTR_ERR(q->cq);
 		q->cq = NULL;
@@ -237,8 +251,7 @@ out_free_rsps:
 	rdmablk_free_rsps(q);
 out_free_cmds:
 	rdmablk_free_cmds(q);	/* also what a failed alloc_cmds left */
-	ib_free_cq(q->cq);
-	q->cq = NULL;
+	rdmablk_free_cq(q);
 	return ret;
 }
 
@@ -375,6 +388,22 @@ static void rdmablk_drain_done(struct ib_cq *cq, struct ib_wc *wc)
 	complete(&container_of(wc->wr_cqe, struct rdmablk_drain, cqe)->done);
 }
 
+/* A poll queue's CQ runs only when polled: the drain polls it itself. */
+static bool rdmablk_wait_drained(struct rdmablk_queue *q,
+				 struct completion *done)
+{
+	unsigned long deadline = jiffies + RDMABLK_DRAIN_TIMEOUT;
+
+	if (!q->poll)
+		return wait_for_completion_timeout(done, RDMABLK_DRAIN_TIMEOUT);
+	while (!wait_for_completion_timeout(done, HZ / 10)) {
+		rdmablk_poll_cq(q);
+		if (time_after(jiffies, deadline))
+			return false;
+	}
+	return true;
+}
+
 /*
  * ib_drain_qp() with a time limit: the QP goes to the error state and a
  * marker on each work queue completes once everything before it has. A
@@ -401,10 +430,10 @@ static bool rdmablk_drain_qp(struct rdmablk_queue *q)
 	if (ib_modify_qp(q->qp, &attr, IB_QP_STATE))
 		return false;
 	if (ib_post_send(q->qp, &swr.wr, NULL) ||
-	    !wait_for_completion_timeout(&sd.done, RDMABLK_DRAIN_TIMEOUT))
+	    !rdmablk_wait_drained(q, &sd.done))
 		return false;
 	return !ib_post_recv(q->qp, &rwr, NULL) &&
-	       wait_for_completion_timeout(&rd.done, RDMABLK_DRAIN_TIMEOUT);
+	       rdmablk_wait_drained(q, &rd.done);
 }
 
 static void rdmablk_stop_queue(struct rdmablk_queue *q)
@@ -426,8 +455,7 @@ static void rdmablk_stop_queue(struct rdmablk_queue *q)
 		q->dev->index, q->qid);
 	rdma_destroy_qp(q->cm_id);
 	q->qp = NULL;
-	ib_free_cq(q->cq);
-	q->cq = NULL;
+	rdmablk_free_cq(q);
 }
 
 static void rdmablk_free_queue(struct rdmablk_queue *q)
@@ -440,10 +468,7 @@ static void rdmablk_free_queue(struct rdmablk_queue *q)
 		q->qp = NULL;
 	}
 	/* no completion can run once the CQ is gone: then free the buffers */
-	if (q->cq) {
-		ib_free_cq(q->cq);
-		q->cq = NULL;
-	}
+	rdmablk_free_cq(q);
 	rdmablk_free_rsps(q);
 	rdmablk_free_cmds(q);
 	rdma_destroy_id(q->cm_id);
@@ -458,6 +483,12 @@ int rdmablk_connect_queue(struct rdmablk_dev *dev, u16 qid, u16 depth)
 	q->dev = dev;
 	q->qid = qid;
 	q->want_depth = depth;
+	q->poll = qid && qid > dev->nr_io_queues - dev->nr_poll_queues;
+	q->chain_first = NULL;
+	q->chain_last = NULL;
+	q->unsig_tail = NULL;
+	q->covered = NULL;
+	q->nr_covered = 0;
 	q->cm_error = 0;
 	q->cm_status = 0;
 	init_completion(&q->cm_done);

@@ -48,6 +48,12 @@
  * hostile) must not hold that request forever. nvme's nvme_max_retries.
  */
 #define RDMABLK_MAX_RETRIES 5
+/*
+ * Command SENDs go unsignaled, and one SEND of each doorbell chain (the
+ * last, or every this many) is signaled: its completion proves, by send
+ * queue order, that every SEND before it in the chain is done too.
+ */
+#define RDMABLK_SIGNAL_EVERY 16
 
 enum rdmablk_dev_state {
 	RDMABLK_DEV_CONNECTING,	/* map in progress */
@@ -80,7 +86,22 @@ struct rdmablk_queue {
 	u32 max_inline;		/* receive room after a capsule (cm_rep) */
 	u8 inline_sges;		/* data entries a SEND may carry */
 	unsigned long flags;
+	bool poll;		/* HCTX_TYPE_POLL: the CQ is polled by .poll */
 	atomic_long_t inline_writes;	/* per queue: no shared cache line */
+	atomic_long_t doorbells;	/* ib_post_send calls of I/O chains */
+	atomic_long_t signaled;		/* signaled command SENDs */
+	atomic_long_t sends;		/* command SENDs */
+	atomic_long_t polled;		/* completions reaped by .poll */
+	/*
+	 * Doorbell batching: queue_rq chains the work requests of a burst
+	 * here and posts them once, at bd->last or commit_rqs.
+	 */
+	spinlock_t sq_lock;
+	struct ib_send_wr *chain_first, *chain_last;
+	struct rdmablk_req *unsig_tail;	/* last command SEND, unsignaled yet */
+	struct rdmablk_req *covered;	/* SENDs before it in its group */
+	unsigned int nr_covered;
+	spinlock_t poll_lock;	/* one poller at a time; q->cq goes under it */
 	struct rdma_cm_id *cm_id;
 	struct ib_cq *cq;
 	struct ib_qp *qp;
@@ -128,6 +149,12 @@ struct rdmablk_req {
 	enum rdmablk_req_state state;
 	atomic_t ref;		/* completion events still to come */
 	bool has_key;		/* its pages are registered under mr's key */
+	/*
+	 * Command mode: the unsignaled SENDs this request's signaled SEND
+	 * proves done (linked by cover_next); its completion puts them.
+	 */
+	struct rdmablk_req *covers;
+	struct rdmablk_req *cover_next;
 	u8 retries;		/* requeued by recovery so far */
 	u8 nr_sge;		/* capsule + inline pages in sge[] */
 	int nents;		/* mapped sg entries, 0 if none */
@@ -164,6 +191,7 @@ struct rdmablk_dev {
 	struct rdmablk_queue *queues;	/* [0] and the I/O queues */
 	int nr_queues;			/* connected entries of @queues */
 	int nr_io_queues;		/* granted I/O queues (0: queue 0 does I/O) */
+	int nr_poll_queues;		/* of them, the last ones: HCTX_TYPE_POLL */
 
 	/* Login answer, CPU order */
 	u64 session_id;
@@ -231,6 +259,9 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 			      const struct blk_mq_queue_data *bd);
 void rdmablk_complete_rq(struct request *rq);
 void rdmablk_recv_done(struct ib_cq *cq, struct ib_wc *wc);
+void rdmablk_commit_rqs(struct blk_mq_hw_ctx *hctx);
+int rdmablk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob);
+int rdmablk_poll_cq(struct rdmablk_queue *q);
 
 /* recovery.c */
 void rdmablk_error(struct rdmablk_dev *dev, const char *why);
