@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "bounce_shares.hpp"
-#include "verbs.hpp"
+#include "rdmablk/verbs.hpp"
 
 namespace rdmablk::target {
 
