@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "bounce_shares.hpp"
+#include "rdmablk/verbs.hpp"
 #include "stats.hpp"
-#include "verbs.hpp"
 
 namespace rdmablk::target {
 

@@ -38,7 +38,7 @@
 #include "export.hpp"
 #include "rdma_login.hpp"
 #include "rdma_pool.hpp"
-#include "verbs.hpp"
+#include "rdmablk/verbs.hpp"
 #include "worker.hpp"
 
 namespace rdmablk::target {
