@@ -116,6 +116,16 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
                  "evicts the oldest that had 1 s to log in, or is rejected (default 256; one address may hold at most 64)")
       ->type_name("N")
       ->check(CLI::Range(1, 65536));
+  app.add_option("--rdma-connect-rate", rdma.connect_rate,
+                 "RDMA queue-0 connections one source address may open per second, after a burst of\n"
+                 "--rdma-connect-burst; more are rejected, so a flood from one address cannot keep every\n"
+                 "--rdma-max-pending place too young to evict (default 16; 0 = no limit)")
+      ->type_name("N")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--rdma-connect-burst", rdma.connect_burst,
+                 "RDMA queue-0 connections one source address may open at once (default 128)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 65536));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
