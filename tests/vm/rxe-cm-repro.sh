@@ -8,7 +8,8 @@
 # the error state and the MAD layer's recovery brings back only its send
 # side: every connect afterwards times out (rxe0 sends, never receives),
 # whatever the application does, until the device is re-created.
-# Then it tries what needs no re-creation (another link flap, a fresh
+# A carrier flap first: there the same DREQ does no harm (the route lookup
+# succeeds, the packet is dropped). Then it tries what needs no re-creation (another link flap, a fresh
 # connection, each a new cm id and address resolution) and last the
 # re-creation, which must repair it.
 # Exit: 0 the bug showed and behaved as described; 1 it did not show (a
@@ -39,20 +40,31 @@ server
 try "before the flap" || { echo "rping does not work even before the flap"; exit 2; }
 echo "QP1: $(qp1)"
 
-# The trigger: a CM message sent while the link is down. A client with a
-# live connection is killed with d0 down: the kernel sends its DREQ then.
-rping -c -a "$IP" -C 1000000 -S 64 >/dev/null 2>&1 & c=$!
-pids+=("$c")
-sleep 3
-echo "link $NETDEV down, kill -9 the connected client (its DREQ goes out now), up again 1 s later"
-ip link set "$NETDEV" down
-kill -9 "$c"
-sleep 1
-ip link set "$NETDEV" up
-sleep 2
-echo "after the flap: $(counters); QP1: $(qp1)"
-kill -9 "${pids[0]}" 2>/dev/null; wait "${pids[0]}" 2>/dev/null; pids=()
-server
+# flap_with_dreq DOWN UP: a client with a live connection is killed while
+# the link is down (DOWN and UP are `ip link set` arguments): the kernel
+# sends its DREQ then. The server is started afresh afterwards.
+flap_with_dreq() {
+  rping -c -a "$IP" -C 1000000 -S 64 >/dev/null 2>&1 & c=$!
+  pids+=("$c")
+  sleep 3
+  echo "ip link set $NETDEV $1, kill -9 the connected client (its DREQ goes out now), $2 1 s later"
+  ip link set "$NETDEV" $1
+  kill -9 "$c"
+  sleep 1
+  ip link set "$NETDEV" $2
+  sleep 2
+  echo "after the flap: $(counters); QP1: $(qp1)"
+  kill -9 "${pids[@]}" 2>/dev/null; wait 2>/dev/null; pids=()
+  server
+}
+
+# Loss of carrier (a pulled cable) keeps the routes: the DREQ's route
+# lookup succeeds and the packet is only dropped, QP1 is left alone.
+flap_with_dreq "carrier off" "carrier on"
+try "after a carrier flap" || { echo "UNEXPECTED: deaf after a carrier flap (the route lookup is not the trigger)"; exit 2; }
+
+# The trigger: the link administratively down, its routes gone.
+flap_with_dreq down up
 
 deaf=0
 try "a fresh connection after the flap" || deaf=1
