@@ -56,7 +56,15 @@ phase() {
   start_target "$name" --export open=ram:16M --rdma-max-pending "$CAP" --rdma-login-timeout 30 "$@"
   local port=${name}_RDMA_PORT log=${name}_LOG pid=${name}_PID
   [ -n "${!port}" ] || { cat "${!log}" >&2; fail "$name: target does not serve RDMA"; }
-  "$CLI" info "rdma://$FAR:${!port}/open" >/dev/null || fail "$name: info before the flood"
+  # Before the flood, a login must work (the first across the pair may
+  # wait for neighbour resolution: a few tries).
+  local i
+  for i in 1 2 3 4 5; do
+    timeout 30 "$CLI" info "rdma://$FAR:${!port}/open" >/dev/null 2>"$WORK/info.err" && break
+    [ "$i" -lt 5 ] || { cat "$WORK/info.err" "${!log}" >&2; fail "$name: info before the flood (5 tries)"; }
+    echo "$name: info before the flood, try $i: $(head -n 1 "$WORK/info.err")"
+    sleep 1
+  done
   rm -f "$WORK/ready"
   "$FLOOD" "$FAR" "${!port}" --src "$FLOOD_SRC" --seconds "$FLOOD_SECONDS" --ready "$WORK/ready" \
     >"$WORK/$name.flood" 2>&1 &
