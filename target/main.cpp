@@ -132,6 +132,16 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
                      "Serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9100,\n"
                      "[::1]:9100, :9100 for all addresses; port 0 = ephemeral, see --port-file)")
           ->type_name("ADDR:PORT");
+  app.add_option("--rdma-connect-rate", rdma.connect_rate,
+                 "RDMA queue-0 connections one source address may open per second, after a burst of\n"
+                 "--rdma-connect-burst; more are rejected, so a flood from one address cannot keep every\n"
+                 "--rdma-max-pending place too young to evict (default 16; 0 = no limit)")
+      ->type_name("N")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--rdma-connect-burst", rdma.connect_burst,
+                 "RDMA queue-0 connections one source address may open at once (default 128)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 65536));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 

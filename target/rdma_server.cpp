@@ -74,7 +74,8 @@ RdmaServer::RdmaServer(asio::io_context& control, WorkerPool& workers, const Exp
       exports_(exports),
       options_(options),
       pools_(workers.all().size()),
-      maintenance_timer_(control) {
+      maintenance_timer_(control),
+      connect_rate_(options.connect_rate, options.connect_burst) {
   // Queue 0 must hold a LOGIN after its capsule.
   options_.limits.max_inline = std::clamp<uint32_t>(options_.limits.max_inline, sizeof(rdmablk_login_req),
                                                     RDMABLK_MAX_INLINE_SIZE);
@@ -476,6 +477,11 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
     if (n >= kMaxPendingPerAddress) {
       status = RDMABLK_S_NO_RESOURCES;
       why = fmt::format(": {} connections from this address have not logged in yet", n);
+    } else if (!connect_rate_.ready(peer, std::chrono::steady_clock::now())) {
+      status = RDMABLK_S_NO_RESOURCES;
+      why = fmt::format(": this address used its burst of {} connections (--rdma-connect-burst) and may open "
+                        "{:g} per second (--rdma-connect-rate); next in {:.0f} ms",
+                        options_.connect_burst, options_.connect_rate, connect_rate_.wait_seconds(peer) * 1000);
     } else if (pending_total_ >= options_.max_pending && !make_room_for(who)) {
       status = RDMABLK_S_NO_RESOURCES;
       why = fmt::format(": {} connections have not logged in yet (--rdma-max-pending), none for {} s",
@@ -484,6 +490,7 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
       ++n;
       ++pending_total_;
       pending = true;
+      connect_rate_.take(peer);  // only admissions cost a token: a refused retry does not
     }
     if (n == 0) pending_.erase(peer);
   }

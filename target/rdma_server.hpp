@@ -35,6 +35,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "connect_rate.hpp"
 #include "export.hpp"
 #include "rdma_login.hpp"
 #include "rdma_pool.hpp"
@@ -108,6 +109,12 @@ struct RdmaServerOptions {
   // beyond it a new one evicts the oldest (if that had 1 s to log in), or
   // is rejected (NO_RESOURCES).
   unsigned max_pending = 256;
+  // Queue-0 connections one source address may open, per second (0: no
+  // limit) after a burst of connect_burst: what lets newcomers in while a
+  // flood runs is a pending connection old enough to evict, and one address
+  // must not replace them all faster than they age (connect_rate.hpp).
+  double connect_rate = 16;
+  unsigned connect_burst = 128;  // twice the count cap: a host starting many sessions at once is not slowed
 };
 
 class RdmaServer {
@@ -223,6 +230,8 @@ class RdmaServer {
   // Their sum, capped too: many addresses (or spoofed ones on a shared L2)
   // would otherwise fill the open-file limit all the same.
   unsigned pending_total_ = 0;
+  // Per-address token buckets of queue-0 admission (under sessions_mutex_).
+  ConnectRate connect_rate_;
 
   // Control thread only: every queue whose cm id is alive.
   std::unordered_map<rdma_cm_id*, std::shared_ptr<RdmaQueue>> conns_;
