@@ -2,9 +2,10 @@
 # rbd: exports against a real single-node Ceph cluster (tests/ceph/cluster):
 # real NBD clients (nbdcopy, qemu-img, qemu-io, the rdmablk CLI) write and
 # read back through the target, and every byte is compared with what Ceph
-# itself holds (`rbd export`); FUA, flush, write-zeroes and discard; then
-# the failure modes: missing pool or image, a wrong key and a cluster that
-# is down fail at start-up with a clear message within the timeout; an OSD
+# itself holds (`rbd export`); FUA, flush, write-zeroes and discard; a
+# second gateway on the same image reads what the first wrote and back (no
+# client cache). Then the failure modes: missing pool or image, a wrong
+# key and a cluster that is down fail at start-up with a clear message within the timeout; an OSD
 # stopped under I/O turns requests into I/O errors within the timeout, the
 # target stays up and shuts down cleanly. Skips (77) where Ceph cannot run.
 source "$(dirname "$0")/lib.sh"
@@ -85,6 +86,21 @@ same_bytes "$WORK/part.bin" "$WORK/part-back.bin" "rdmablk CLI round trip"
 rm -f "$WORK/ceph.bin"
 rbd_cmd export "$CEPH_POOL/img0" "$WORK/ceph.bin" >/dev/null 2>&1 || fail "rbd export"
 cmp -i $((40 << 20)):0 -n $((3 << 20)) "$WORK/ceph.bin" "$WORK/part.bin" || fail "image in Ceph after rdmablk put"
+dd if="$WORK/part.bin" of="$WORK/src.bin" bs=1M seek=40 conv=notrunc status=none
+
+echo "== a second gateway on the same image sees every write of the first, and back"
+start_target g2 --export "vol=rbd:$CEPH_POOL/img0,$ceph_opts"
+url2=nbd://127.0.0.1:$g2_PORT
+qemu-img compare -f raw -F raw "$WORK/src.bin" "$url2/vol" || fail "gateway 2 does not see gateway 1's data"
+for round in 1 2 3; do
+  qemu-io -f raw "$url2/vol" -c "write -P 0x3$round $((round * 5))M 1M" >/dev/null || fail "write through gateway 2"
+  qemu-io -f raw -r "$url/vol" -c "read -P 0x3$round $((round * 5))M 1M" | grep -q "Pattern verification failed" \
+    && fail "gateway 1 reads stale data after a write through gateway 2 (round $round)"
+  qemu-io -f raw "$url/vol" -c "write -P 0x4$round $((round * 5))M 512k" >/dev/null || fail "write through gateway 1"
+  qemu-io -f raw -r "$url2/vol" -c "read -P 0x4$round $((round * 5))M 512k" | grep -q "Pattern verification failed" \
+    && fail "gateway 2 reads stale data after a write through gateway 1 (round $round)"
+done
+stop_target "$g2_PID" || fail "gateway 2 did not shut down cleanly"
 
 echo "== read-only export"
 qemu-io -f raw "$url/ro" -c "write -P 0x11 0 4k" >"$WORK/ro.log" 2>&1 || true
