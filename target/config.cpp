@@ -44,9 +44,14 @@ uint64_t parse_ram_size(std::string_view text, std::string_view name) {
 }
 
 void set_backend(ExportConfig& e, std::string_view backend) {
+  e.rbd = {};
   if (backend.starts_with(kRamPrefix)) {
     e.ram_size = parse_ram_size(backend.substr(kRamPrefix.size()), e.name);
     e.path.clear();
+  } else if (backend.starts_with(kRbdPrefix)) {
+    e.rbd = parse_rbd_location(backend.substr(kRbdPrefix.size()), e.name);
+    e.path.clear();
+    e.ram_size = 0;
   } else {
     if (backend.empty()) throw ConfigError(fmt::format("export '{}': empty backend", e.name));
     e.path = std::string(backend);
@@ -89,15 +94,27 @@ ExportConfig parse_export_table(const toml::table& t, std::string_view origin, s
   std::string where = fmt::format("{}: [[export]] #{}", origin, index + 1);
   reject_unknown_keys(t,
                       {"name", "path", "ram", "read_only", "block_size", "allow", "secret_file",
-                       "description", "mmap"},
+                       "description", "mmap", "rbd", "conf", "id", "keyring", "timeout"},
                       where);
   ExportConfig e;
   if (!t.contains("name")) throw ConfigError(where + ": missing 'name'");
   e.name = required<std::string>(t, "name", where);
   check_name(e.name);
   where = fmt::format("{}: export '{}'", origin, e.name);
-  bool has_path = t.contains("path"), has_ram = t.contains("ram");
-  if (has_path == has_ram) throw ConfigError(where + ": give exactly one of 'path' or 'ram'");
+  bool has_path = t.contains("path"), has_ram = t.contains("ram"), has_rbd = t.contains("rbd");
+  if (has_path + has_ram + has_rbd != 1)
+    throw ConfigError(where + ": give exactly one of 'path', 'ram' or 'rbd'");
+  if (has_rbd) {
+    e.rbd = parse_rbd_location(required<std::string>(t, "rbd", where), e.name);
+    for (std::string_view key : {"conf", "id", "keyring"})
+      if (t.contains(key)) apply_rbd_option(e.rbd, key, required<std::string>(t, key, where), e.name);
+    if (t.contains("timeout"))
+      apply_rbd_option(e.rbd, "timeout", std::to_string(required<int64_t>(t, "timeout", where)), e.name);
+  } else {
+    for (std::string_view key : {"conf", "id", "keyring", "timeout"})
+      if (t.contains(key))
+        throw ConfigError(fmt::format("{}: '{}' belongs to rbd exports only", where, key));
+  }
   if (has_path) {
     e.path = required<std::string>(t, "path", where);
     if (e.path.empty()) throw ConfigError(where + ": empty 'path'");
@@ -213,10 +230,12 @@ ExportConfig parse_export_spec(std::string_view spec) {
       e.mmap = true;
     } else if (key == "desc" && has_value) {
       e.description = std::string(value);
+    } else if (e.is_rbd() && has_value && apply_rbd_option(e.rbd, key, value, e.name)) {
+      // conf=, id=, keyring=, timeout=
     } else {
       throw ConfigError(fmt::format(
           "export '{}': bad option '{}' (known: ro, bs=N, allow=ADDR|CIDR|host:ID, secret=FILE, "
-          "mmap, desc=TEXT)",
+          "mmap, desc=TEXT; for rbd: conf=FILE, id=USER, keyring=FILE, timeout=SECONDS)",
           e.name, opt));
     }
   }
@@ -300,8 +319,9 @@ void validate(const TargetConfig& config) {
   for (const auto& e : config.exports) {
     check_name(e.name);
     if (!names.insert(e.name).second) throw ConfigError(fmt::format("export '{}' given twice", e.name));
-    if (e.is_ram() == !e.path.empty())
-      throw ConfigError(fmt::format("export '{}': give exactly one of a path or ram:SIZE", e.name));
+    if (e.is_ram() + !e.path.empty() + e.is_rbd() != 1)
+      throw ConfigError(
+          fmt::format("export '{}': give exactly one of a path, ram:SIZE or rbd:POOL/IMAGE", e.name));
     if (e.block_size != 0) parse_block_size(std::to_string(e.block_size));
     if (e.is_ram()) {
       uint32_t bs = e.block_size ? e.block_size : kMinBlockSize;
@@ -309,7 +329,7 @@ void validate(const TargetConfig& config) {
         throw ConfigError(fmt::format("export '{}': RAM size {} is not a multiple of the block size {}",
                                       e.name, e.ram_size, bs));
     }
-    if (e.mmap && (e.is_ram() || !e.read_only))
+    if (e.mmap && (e.is_ram() || e.is_rbd() || !e.read_only))
       throw ConfigError(fmt::format(
           "export '{}': mmap needs a read-only file export (add ro): RDMA writes into a mapped file "
           "escape the page cache's dirty tracking, so FLUSH could not make them durable",
