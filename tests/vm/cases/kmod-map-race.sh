@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../kmod-lib.sh"
 start_rdma_target t --export ram0=ram:64M --export ram1=ram:64M
 
-nr_disks() { "$CLI" list --json | grep -o '"index"' | wc -l; }
+nr_disks() { "$CLI" list --json | grep -o '"device":' | wc -l; }
 
 for round in 1 2 3; do
   echo "== round $round: 8 concurrent maps of ram0"
