@@ -582,14 +582,14 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	}
 	ret = rdmablk_prep_req(q, rq, req);
 	if (ret)
-		return rdmablk_errno_to_blk(ret);
+		goto out_flush;
 	blk_mq_start_request(rq);
 
 	if (rdmablk_is_direct(dev, rq)) {
 		ret = rdmablk_map_frwr(dev, rq, req, req_op(rq) == REQ_OP_WRITE ?
 				       0 : IB_ACCESS_LOCAL_WRITE);
 		if (ret)
-			return rdmablk_errno_to_blk(ret);
+			goto out_flush;
 		/* the RDMA op, then LOCAL_INV; rdmablk_local_inv_done() puts */
 		rdmablk_chain(q, req, rdmablk_build_direct(q, rq, req),
 			      &req->rdma_wr.wr, 1);
@@ -600,14 +600,14 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	ret = rdmablk_setup_cmd(dev, rq, req->cmd);
 	if (!ret)
 		ret = rdmablk_map_data(q, rq, req);
-	if (ret)
-		return rdmablk_errno_to_blk(ret);
-	/* the response, and the signaled SEND that proves this one done */
-	rdmablk_chain(q, req, rdmablk_build_send(q, req), &req->send_wr, 2);
+	if (!ret)	/* the response, and the SEND that proves this one done */
+		rdmablk_chain(q, req, rdmablk_build_send(q, req),
+			      &req->send_wr, 2);
 out_flush:
+	/* what the burst chained so far goes out, whatever this one did */
 	if (bd->last)
 		rdmablk_flush_chain(q);
-	return BLK_STS_OK;
+	return ret ? rdmablk_errno_to_blk(ret) : BLK_STS_OK;
 }
 
 void rdmablk_complete_rq(struct request *rq)

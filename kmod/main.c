@@ -21,7 +21,9 @@
 struct workqueue_struct *rdmablk_wq;
 static int rdmablk_major;
 static DEFINE_IDR(rdmablk_idr);
-static DEFINE_MUTEX(rdmablk_mutex);	/* rdmablk_idr */
+/* every device from the start of its map to its unmap, for the export check */
+static LIST_HEAD(rdmablk_devs);
+static DEFINE_MUTEX(rdmablk_mutex);	/* rdmablk_idr, rdmablk_devs */
 
 static enum blk_eh_timer_return rdmablk_timeout(struct request *rq)
 {
@@ -175,6 +177,53 @@ static void rdmablk_destroy(struct rdmablk_dev *dev)
 	kfree(dev);
 }
 
+/* Same target address, port and export name. */
+static bool rdmablk_same_export(const struct rdmablk_ctl_map *a,
+				const struct rdmablk_ctl_map *b)
+{
+	return a->family == b->family &&
+	       !memcmp(a->addr, b->addr, sizeof(a->addr)) &&
+	       (a->port ?: RDMABLK_DEFAULT_RDMA_PORT) ==
+	       (b->port ?: RDMABLK_DEFAULT_RDMA_PORT) &&
+	       !memcmp(a->export_name, b->export_name, sizeof(a->export_name));
+}
+
+/*
+ * Takes an index for a new device, unless its export is mapped (or being
+ * mapped) already: two disks on one export would each cache and reorder on
+ * their own. Checked and claimed under one lock, so racing maps cannot
+ * both pass.
+ */
+static int rdmablk_claim(struct rdmablk_dev *dev)
+{
+	struct rdmablk_dev *other;
+	int ret;
+
+	mutex_lock(&rdmablk_mutex);
+	list_for_each_entry(other, &rdmablk_devs, node) {
+		if (rdmablk_same_export(&other->params, &dev->params)) {
+			ret = -EEXIST;
+			goto out_unlock;
+		}
+	}
+	ret = idr_alloc(&rdmablk_idr, NULL, 0, RDMABLK_MAX_DEVICES, GFP_KERNEL);
+	if (ret >= 0) {
+		dev->index = ret;
+		list_add_tail(&dev->node, &rdmablk_devs);
+		ret = 0;
+	}
+out_unlock:
+	mutex_unlock(&rdmablk_mutex);
+	return ret;
+}
+
+/* The device leaves the table; under rdmablk_mutex. */
+static void rdmablk_unclaim(struct rdmablk_dev *dev)
+{
+	idr_remove(&rdmablk_idr, dev->index);
+	list_del(&dev->node);
+}
+
 int rdmablk_map(struct rdmablk_ctl_map *p)
 {
 	struct rdmablk_dev *dev;
@@ -206,12 +255,9 @@ int rdmablk_map(struct rdmablk_ctl_map *p)
 		memcpy(&sin6->sin6_addr, p->addr, sizeof(sin6->sin6_addr));
 	}
 
-	mutex_lock(&rdmablk_mutex);
-	ret = idr_alloc(&rdmablk_idr, NULL, 0, RDMABLK_MAX_DEVICES, GFP_KERNEL);
-	mutex_unlock(&rdmablk_mutex);
-	if (ret < 0)
+	ret = rdmablk_claim(dev);
+	if (ret)
 		goto out_free_dev;
-	dev->index = ret;
 
 	ret = rdmablk_connect_all(dev);
 	if (ret)
@@ -246,7 +292,7 @@ out_free_queues:
 	p->status = dev->params.status;
 	rdmablk_free_queues(dev);
 	mutex_lock(&rdmablk_mutex);
-	idr_remove(&rdmablk_idr, dev->index);
+	rdmablk_unclaim(dev);
 	mutex_unlock(&rdmablk_mutex);
 out_free_dev:
 	memzero_explicit(dev->params.secret, sizeof(dev->params.secret));
@@ -261,7 +307,7 @@ int rdmablk_unmap(u32 index)
 	mutex_lock(&rdmablk_mutex);
 	dev = idr_find(&rdmablk_idr, index);
 	if (dev)
-		idr_remove(&rdmablk_idr, index);
+		rdmablk_unclaim(dev);
 	mutex_unlock(&rdmablk_mutex);
 	if (!dev)
 		return -ENODEV;
@@ -363,7 +409,7 @@ static void rdmablk_remove_all(void)
 
 	mutex_lock(&rdmablk_mutex);
 	idr_for_each_entry(&rdmablk_idr, dev, id) {
-		idr_remove(&rdmablk_idr, id);
+		rdmablk_unclaim(dev);
 		list_add_tail(&dev->rm_entry, &victims);
 	}
 	mutex_unlock(&rdmablk_mutex);

@@ -180,6 +180,7 @@ struct rdmablk_dev {
 	spinlock_t lock;	/* state, removing, ipending */
 	bool removing;		/* unmap or rmmod: no reconnect */
 	struct list_head rm_entry;	/* rdmablk_remove_all() */
+	struct list_head node;		/* rdmablk_devs: the export check */
 
 	/* What was mapped (validated copy of struct rdmablk_ctl_map). */
 	struct sockaddr_storage addr;

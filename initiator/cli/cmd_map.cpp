@@ -178,7 +178,9 @@ std::string run_map(const MapArgs& a) {
 
   ControlFd ctl;
   std::string peer = fmt::format("rdma://{}/{}", addr_str(m->family, m->addr, url.port), url.export_name);
-  // Two disks on one export would each cache and reorder on their own.
+  // Two disks on one export would each cache and reorder on their own. The
+  // module refuses a second map with EEXIST (the check that holds against
+  // racing maps); this one names the device, before any connect.
   const uint16_t port = m->port ? m->port : RDMABLK_DEFAULT_RDMA_PORT;
   for (const auto& d : list_devices(ctl))
     if (d.state != RDMABLK_CTL_STATE_DELETING && maps_export(d, m->family, m->addr, port, url.export_name))
@@ -190,6 +192,12 @@ std::string run_map(const MapArgs& a) {
     if (m->status)
       throw Failure(fmt::format("{}: refused by target: {}", peer, rdmablk_status_str(static_cast<int>(m->status))));
     switch (err) {
+      case EEXIST: {  // a map that raced ours past the check above
+        for (const auto& d : list_devices(ctl))
+          if (maps_export(d, m->family, m->addr, port, url.export_name))
+            throw Failure(fmt::format("{}: already mapped as /dev/rdmablk{} (unmap it first)", peer, d.index));
+        throw Failure(fmt::format("{}: already being mapped by another command", peer));
+      }
       case ECONNREFUSED: throw Failure(fmt::format("{}: connection refused (no rdmablk target listening there?)", peer));
       case ETIMEDOUT: throw Failure(fmt::format("{}: no answer from the target (timed out)", peer));
       case EHOSTUNREACH:

@@ -8,10 +8,13 @@
 # have reaped completions (sysfs `polled`), and in command mode the burst
 # must have shared doorbells (`doorbells` < `sends`) with fewer signaled
 # SENDs than SENDs. A small WRITE at QD1 and QD32 goes inline (sysfs
-# `inline_writes`). dmesg stays clean.
+# `inline_writes`). Then the same polled fio on a file export across a
+# target killed (-9) and restarted: recovery drains the poll queue by
+# polling it, reconnects, and the verification passes. dmesg stays clean.
 source "$(dirname "$0")/../kmod-lib.sh"
 require fio
-start_rdma_target t --export ram0=ram:256M
+truncate -s 64M "$WORK/disk.img"
+start_rdma_target t --export ram0=ram:256M --export "file0=$WORK/disk.img"
 
 attr() { cat "/sys/block/${1#/dev/}/rdmablk/$2"; }
 
@@ -53,6 +56,29 @@ for mode in command direct; do
   [ "$(attr "$dev" io_errors)" = 0 ] || fail "$dev: io_errors $(attr "$dev" io_errors)"
   "$CLI" unmap "$dev" || fail "unmap $dev"
 done
+
+echo "== polled fio across a target restart"
+dev=$("$CLI" map "$t_URL/file0" --queues 1 --poll-queues 1 --qd 32 --reconnect-delay 1 --ctrl-loss-tmo 120) \
+  || fail "map file0"
+timeout 600 fio --output="$WORK/fio.out" --filename="$dev" --ioengine=io_uring --hipri=1 --direct=1 \
+  --rw=randwrite --bssplit=4k/50:64k/50 --blockalign=4k --verify=crc32c --verify_fatal=1 --do_verify=1 \
+  --size=24M --name=j1 --offset=0 --iodepth=8 --name=j2 --offset=32M --iodepth=32 >/dev/null 2>"$WORK/fio.err" &
+fiopid=$!
+sleep 1.5
+kill -0 "$fiopid" 2>/dev/null || { cat "$WORK/fio.out" "$WORK/fio.err" >&2; fail "fio ended before the kill"; }
+kill -9 "$t_PID"
+wait "$t_PID" 2>/dev/null || true
+wait_state "$dev" reconnecting 30
+"$TARGET" --listen "$TARGET_LISTEN" --nbd-port 0 --rdma-port "$t_RDMA_PORT" --export ram0=ram:256M \
+  --export "file0=$WORK/disk.img" >"$WORK/t2.log" 2>&1 &
+t_PID=$!
+TARGET_PIDS+=("$t_PID")
+wait "$fiopid" || { cat "$WORK/fio.out" "$WORK/fio.err" "$WORK/t2.log" >&2; fail "polled fio across the restart"; }
+grep -E 'WRITE:|READ:|err=' "$WORK/fio.out"
+[ "$(grep -c 'err= 0' "$WORK/fio.out")" = 2 ] || fail "a fio job ended with an error across the restart"
+[ "$(attr "$dev" reconnects)" -ge 1 ] || fail "$dev: no reconnect counted"
+[ "$(sysfs_state "$dev")" = live ] || fail "$dev not live after the restart"
+"$CLI" unmap "$dev" || fail "unmap $dev"
 
 echo "== a map asking for more poll queues than allowed is refused"
 expect_fail "--poll-queues 65" "poll-queues must be" "$CLI" map "$t_URL/ram0" --poll-queues 65
