@@ -374,6 +374,7 @@ void RdmaQueue::dispatch(uint32_t buf, uint32_t len) {
   free_.pop_back();
   ++in_use_;
   std::memcpy(&r.cmd, msg, sizeof r.cmd);
+  r.started = stats::now();
   r.state = State::responding;  // until execution starts
   r.status = RDMABLK_S_SUCCESS;
   r.rsp_length = 0;
@@ -593,6 +594,7 @@ void RdmaQueue::do_login(Request& r, const rdmablk_login_req& req) {
   if (out.status != RDMABLK_S_SUCCESS) {
     spdlog::warn("rdma {}: login refused ({}): {}", name_, rdmablk_status_str(out.status), out.reason);
     login_failed_ = true;
+    stats::login_rejected(out.status);
     respond(r, out.status);
     return;
   }
@@ -644,6 +646,7 @@ void RdmaQueue::respond(Request& r, rdmablk_status status, uint32_t length) {
 }
 
 void RdmaQueue::post_response(Request& r, bool with_data) {
+  if (export_) export_->stats(stats::Transport::rdma).record_rdma(r.cmd.opcode, RDMABLK_LE32(r.cmd.length), r.status, r.started);
   const bool login_payload = r.cmd.opcode == RDMABLK_OP_LOGIN && r.status == RDMABLK_S_SUCCESS;
   const rdmablk_rsp rsp = make_response(r.cmd, r.status, r.rsp_length, r.invalidate);
   std::byte* slot = send_slot(r);

@@ -133,6 +133,7 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
     uint8_t wrs = 0;               // send work requests not yet completed
     rdmablk_status status = RDMABLK_S_SUCCESS;
     uint32_t rsp_length = 0;
+    stats::Stamp started{};        // arrival, for the latency histogram
     std::unique_ptr<verbs::RegisteredBuffer> scratch;  // DISCOVER list
     struct Waiter final : BounceWaiter {
       explicit Waiter(Request& r) : req(r) {}
