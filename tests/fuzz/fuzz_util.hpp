@@ -92,6 +92,14 @@ inline const target::ExportTable& exports() {
   return table;
 }
 
+// The LLVMFuzzerInitialize of the targets that use exports(): logs off,
+// the table built once before the first input.
+inline int init_with_exports() {
+  quiet_logs();
+  exports();
+  return 0;
+}
+
 // The secret of "locked" (the login target's secret callback hands it out).
 inline const std::string kSecret = "fuzz-secret";
 

@@ -116,11 +116,7 @@ void check_replies(uint32_t option, const std::vector<std::byte>& out, const nbd
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  fuzz::quiet_logs();
-  fuzz::exports();
-  return 0;
-}
+extern "C" int LLVMFuzzerInitialize(int*, char***) { return fuzz::init_with_exports(); }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::array<boost::asio::ip::address, 3> peers = {

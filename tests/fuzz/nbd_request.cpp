@@ -11,11 +11,7 @@ using namespace rdmablk;
 using namespace rdmablk::target;
 using Action = nbd_codec::Verdict::Action;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  fuzz::quiet_logs();
-  fuzz::exports();
-  return 0;
-}
+extern "C" int LLVMFuzzerInitialize(int*, char***) { return fuzz::init_with_exports(); }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Input in(data, size);

@@ -64,7 +64,7 @@ void cm_rej(const uint8_t* data, size_t size) {
   FUZZ_CHECK(std::string(e.what()).rfind(kPeer, 0) == 0);
 }
 
-void login(const uint8_t* data, size_t size) {
+void login_rsp(const uint8_t* data, size_t size) {
   rdmablk_cmd cmd{};
   cmd.opcode = RDMABLK_OP_LOGIN;
   cmd.length = RDMABLK_LE32(sizeof(rdmablk_login_req));
@@ -150,7 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   switch (kind) {
     case 0: cm_rep(in, data, size); break;
     case 1: cm_rej(data, size); break;
-    case 2: login(data, size); break;
+    case 2: login_rsp(data, size); break;
     case 3: discover(data, size); break;
     default: io_rsp(in, data, size); break;
   }

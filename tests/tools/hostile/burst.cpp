@@ -36,28 +36,17 @@ void run_burst(const Target& t, unsigned n, const std::string& alt_host) {
       for (rdma_cm_event* ev = bulk.next(100); ev; ev = bulk.next_now()) {
         const size_t i = Bulk::index(*ev);
         St& b = v[i];
-        switch (ev->event) {
-          case RDMA_CM_EVENT_ADDR_RESOLVED:
-            if (rdma_resolve_route(bulk.id(i), 5000)) settle(b, kFailed);
-            break;
-          case RDMA_CM_EVENT_ROUTE_RESOLVED:
-            if (bulk.connect(bulk.id(i), req))
-              b = kConnecting;
-            else
-              settle(b, kFailed);
-            break;
-          case RDMA_CM_EVENT_ESTABLISHED:
-            settle(b, kUp);
-            break;
-          case RDMA_CM_EVENT_REJECTED:
+        switch (bulk.advance(*ev, req)) {
+          case Bulk::Step::none: break;
+          case Bulk::Step::connecting: b = kConnecting; break;
+          case Bulk::Step::up: settle(b, kUp); break;
+          case Bulk::Step::rejected:
             ++reasons[reject_status(*ev)];
             settle(b, kRejected);
             break;
-          case RDMA_CM_EVENT_DISCONNECTED:
+          case Bulk::Step::failed: settle(b, kFailed); break;
+          case Bulk::Step::down:
             if (b == kUp) b = kDown;
-            break;
-          default:  // ADDR/ROUTE_ERROR, UNREACHABLE, CONNECT_ERROR
-            settle(b, kFailed);
             break;
         }
         rdma_ack_cm_event(ev);

@@ -116,13 +116,7 @@ bool Conn::send(const rdmablk_cmd& cmd, const void* payload, size_t n, size_t cu
   if (n) std::memcpy(send_.data() + sizeof(cmd), payload, n);
   ibv_sge sge{reinterpret_cast<uintptr_t>(send_.data()), static_cast<uint32_t>(cut ? cut : sizeof(cmd) + n),
               send_mr_->lkey};
-  ibv_send_wr wr{}, *bad = nullptr;
-  wr.wr_id = kSendId;
-  wr.sg_list = &sge;
-  wr.num_sge = 1;
-  wr.opcode = IBV_WR_SEND;
-  wr.send_flags = IBV_SEND_SIGNALED;
-  if (ibv_post_send(qp_.get(), &wr, &bad)) return false;
+  if (!post_send(sge, IBV_WR_SEND, kSendId)) return false;
   send_done_ = false;
   auto until = Clock::now() + kWait;
   while (!send_done_ && !broken_ && Clock::now() < until) poll();
@@ -195,19 +189,23 @@ void Conn::pump(std::chrono::milliseconds d) {
 
 int Conn::rdma(ibv_wr_opcode op, uint64_t raddr, uint32_t rkey, uint32_t len) {
   ibv_sge sge{reinterpret_cast<uintptr_t>(data_.data()), len, data_mr_->lkey};
+  if (!post_send(sge, op, kRdmaId, raddr, rkey)) return -1;
+  rdma_status_ = -1;
+  auto until = Clock::now() + kWait;
+  while (rdma_status_ < 0 && Clock::now() < until) poll();
+  return rdma_status_;
+}
+
+bool Conn::post_send(ibv_sge sge, ibv_wr_opcode op, uint64_t wr_id, uint64_t raddr, uint32_t rkey) {
   ibv_send_wr wr{}, *bad = nullptr;
-  wr.wr_id = kRdmaId;
+  wr.wr_id = wr_id;
   wr.sg_list = &sge;
   wr.num_sge = 1;
   wr.opcode = op;
   wr.send_flags = IBV_SEND_SIGNALED;
   wr.wr.rdma.remote_addr = raddr;
   wr.wr.rdma.rkey = rkey;
-  if (ibv_post_send(qp_.get(), &wr, &bad)) return -1;
-  rdma_status_ = -1;
-  auto until = Clock::now() + kWait;
-  while (rdma_status_ < 0 && Clock::now() < until) poll();
-  return rdma_status_;
+  return ibv_post_send(qp_.get(), &wr, &bad) == 0;
 }
 
 rdma_cm_event* Conn::wait_event(std::chrono::milliseconds timeout) {
@@ -368,6 +366,18 @@ bool Bulk::connect(rdma_cm_id* id, const rdmablk_cm_req& req) {
   cp.initiator_depth = cp.responder_resources = 1;
   cp.retry_count = cp.rnr_retry_count = 7;
   return pd_ && cq_ && id->verbs == pd_->context && !rdma_create_qp(id, pd_.get(), &qa) && !rdma_connect(id, &cp);
+}
+
+Bulk::Step Bulk::advance(const rdma_cm_event& ev, const rdmablk_cm_req& req) {
+  rdma_cm_id* id = ids_[index(ev)];
+  switch (ev.event) {
+    case RDMA_CM_EVENT_ADDR_RESOLVED: return rdma_resolve_route(id, 5000) ? Step::failed : Step::none;
+    case RDMA_CM_EVENT_ROUTE_RESOLVED: return connect(id, req) ? Step::connecting : Step::failed;
+    case RDMA_CM_EVENT_ESTABLISHED: return Step::up;
+    case RDMA_CM_EVENT_REJECTED: return Step::rejected;
+    case RDMA_CM_EVENT_DISCONNECTED: return Step::down;
+    default: return Step::failed;  // ADDR/ROUTE_ERROR, UNREACHABLE, CONNECT_ERROR
+  }
 }
 
 rdma_cm_event* Bulk::next(int ms) {

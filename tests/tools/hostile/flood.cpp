@@ -98,35 +98,28 @@ void run_flood(const Target& t, const FloodOptions& o) {
     for (rdma_cm_event* ev = bulk.next(50); ev; ev = bulk.next_now()) {
       const size_t i = Bulk::index(*ev);
       F& f = v[i];
-      switch (ev->event) {
-        case RDMA_CM_EVENT_ADDR_RESOLVED:
-          if (rdma_resolve_route(bulk.id(i), 5000)) settle(f, kFailed);
-          break;
-        case RDMA_CM_EVENT_ROUTE_RESOLVED:
+      switch (bulk.advance(*ev, req)) {
+        case Bulk::Step::none: break;
+        case Bulk::Step::connecting:  // asked: rdma_connect sent
           f.asked = Clock::now();
-          if (bulk.connect(bulk.id(i), req))
-            f.st = kConnecting;
-          else
-            settle(f, kFailed);
+          f.st = kConnecting;
           break;
-        case RDMA_CM_EVENT_ESTABLISHED:
+        case Bulk::Step::up:
           settle(f, kUp);
           f.up = last_up = Clock::now();
           break;
-        case RDMA_CM_EVENT_REJECTED:
+        case Bulk::Step::rejected:
           ++reasons[reject_status(*ev)];
           settle(f, kRejected);
           break;
-        case RDMA_CM_EVENT_DISCONNECTED:
+        case Bulk::Step::failed: settle(f, kFailed); break;
+        case Bulk::Step::down:
           if (f.st == kUp) {
             f.st = kDown;
             f.down = Clock::now();
             ++down;
             rdma_disconnect(bulk.id(i));
           }
-          break;
-        default:  // ADDR/ROUTE_ERROR, UNREACHABLE, CONNECT_ERROR
-          settle(f, kFailed);
           break;
       }
       rdma_ack_cm_event(ev);

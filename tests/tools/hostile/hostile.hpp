@@ -101,6 +101,8 @@ class Conn {
   rdma_cm_event* wait_event(std::chrono::milliseconds timeout = kWait);
   rdma_cm_event_type next_event();
   void post_recv(uint32_t i);
+  // One signaled work request of `sge` (RDMA ones at raddr/rkey).
+  bool post_send(ibv_sge sge, ibv_wr_opcode op, uint64_t wr_id, uint64_t raddr = 0, uint32_t rkey = 0);
   void poll();
 
   // Creation order: they die MRs, buffers, QP, CQ, PD, id, channel.
@@ -171,6 +173,10 @@ class Bulk {
   // connect with `req`. False when any step fails.
   bool connect(rdma_cm_id* id, const rdmablk_cm_req& req);
   rdma_cm_id* id(size_t i) const { return ids_[i]; }
+  // What an event means for its connection, once this took the next setup
+  // step it calls for (resolving the route, connecting with `req`).
+  enum class Step { none, connecting, up, rejected, failed, down };
+  Step advance(const rdma_cm_event& ev, const rdmablk_cm_req& req);
   // Index of the connection an event is for.
   static size_t index(const rdma_cm_event& ev) { return reinterpret_cast<uintptr_t>(ev.id->context); }
   // Waits up to `ms` for the channel, then the next event (nullptr: none).

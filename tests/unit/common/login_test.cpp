@@ -8,6 +8,7 @@
 
 #include "rdmablk/auth.hpp"
 #include "rdmablk/login.hpp"
+#include "login_fixtures.hpp"
 #include "rdmablk/proto_check.h"
 
 namespace rdmablk::login {
@@ -80,36 +81,15 @@ TEST(LoginNames, BadNamesAreReportedButStillPut) {
   EXPECT_EQ(check_login_names(f), 1);
 }
 
-// A response rdmablk_check_login_rsp() accepts for fields().
-rdmablk_login_rsp granted() {
-  rdmablk_login_rsp r{};
-  r.features = __cpu_to_le32(RDMABLK_FEAT_INLINE_WRITE | RDMABLK_FEAT_FLUSH | RDMABLK_FEAT_DIRECT);
-  r.export_flags = __cpu_to_le32(RDMABLK_EXPORT_F_MULTI_CONN);
-  r.session_id = __cpu_to_le64(9);
-  std::memset(r.ticket, 0x11, sizeof r.ticket);
-  r.size = __cpu_to_le64(64ull << 20);
-  r.nr_queues = __cpu_to_le16(2);
-  r.queue_depth = __cpu_to_le16(16);
-  r.max_io_size = __cpu_to_le32(512 * 1024);
-  r.max_inline = __cpu_to_le32(4096);
-  r.logical_block_size = __cpu_to_le32(512);
-  r.physical_block_size = __cpu_to_le32(4096);
-  r.optimal_io_size = __cpu_to_le32(128 * 1024);
-  r.region_addr = __cpu_to_le64(0x7f0000000000ull);
-  r.region_rkey = __cpu_to_le32(0x1234);
-  r.region_size = r.size;
-  return r;
-}
-
 TEST(LoginRsp, DecodesAGrantAndRefusesAShortOne) {
   rdmablk_login_req req = make_login_req(fields(), nonce());
-  rdmablk_login_rsp r = granted();
+  rdmablk_login_rsp r = login_fixtures::good_login_rsp();
   ASSERT_EQ(rdmablk_check_login_rsp(&r, &req), RDMABLK_S_SUCCESS);
   Grant g;
   ASSERT_EQ(decode_login_rsp(std::as_bytes(std::span(&r, 1)), req, g), RDMABLK_S_SUCCESS);
-  EXPECT_EQ(g.session_id, 9u);
-  EXPECT_EQ(g.ticket[0], 0x11);
-  EXPECT_EQ(g.queue_depth, 16);
+  EXPECT_EQ(g.session_id, 42u);
+  EXPECT_EQ(g.ticket[0], 0x5a);
+  EXPECT_EQ(g.queue_depth, 32);
   EXPECT_EQ(g.max_inline, 4096u);
   EXPECT_EQ(g.size, 64ull << 20);
   EXPECT_EQ(g.region_rkey, 0x1234u);

@@ -8,6 +8,7 @@
 
 #include "../../../initiator/src/client_options.hpp"
 #include "../../../initiator/src/rdma_login.hpp"
+#include "../common/login_fixtures.hpp"
 #include "rdmablk/auth.hpp"
 #include "rdmablk/proto_check.h"
 #include "rdmablk/url.hpp"
@@ -257,31 +258,11 @@ rdmablk_rsp login_answer(int status) {
   return rsp;
 }
 
-rdmablk_login_rsp good_login_rsp() {
-  rdmablk_login_rsp r{};
-  r.features = __cpu_to_le32(RDMABLK_FEAT_INLINE_WRITE | RDMABLK_FEAT_FLUSH | RDMABLK_FEAT_DIRECT);
-  r.export_flags = __cpu_to_le32(RDMABLK_EXPORT_F_MULTI_CONN);
-  r.session_id = __cpu_to_le64(42);
-  std::memset(r.ticket, 0x5a, sizeof r.ticket);
-  r.size = __cpu_to_le64(64ull << 20);
-  r.nr_queues = __cpu_to_le16(2);
-  r.queue_depth = __cpu_to_le16(32);
-  r.max_io_size = __cpu_to_le32(512 * 1024);
-  r.max_inline = __cpu_to_le32(4096);
-  r.logical_block_size = __cpu_to_le32(512);
-  r.physical_block_size = __cpu_to_le32(4096);
-  r.optimal_io_size = __cpu_to_le32(128 * 1024);
-  r.region_addr = __cpu_to_le64(0x7f0000000000ull);
-  r.region_rkey = __cpu_to_le32(0x1234);
-  r.region_size = r.size;
-  return r;
-}
-
 std::span<const std::byte> bytes(const rdmablk_login_rsp& r) { return std::as_bytes(std::span(&r, 1)); }
 
 TEST(RdmaLogin, GrantedSession) {
   auto req = make_login_req(params(), test_nonce());
-  auto lr = good_login_rsp();
+  auto lr = login_fixtures::good_login_rsp();
   Session s = parse_login_rsp(login_answer(RDMABLK_S_SUCCESS), bytes(lr), req, "h:1");
   EXPECT_EQ(s.session_id, 42u);
   EXPECT_EQ(s.ticket[0], 0x5a);
@@ -340,13 +321,13 @@ TEST(RdmaLogin, AuthFailureWithoutSecretHintsAtIt) {
 TEST(RdmaLogin, MalformedAnswersAreProtocolErrors) {
   auto req = make_login_req(params(), test_nonce());
   auto ok = login_answer(RDMABLK_S_SUCCESS);
-  auto lr = good_login_rsp();
+  auto lr = login_fixtures::good_login_rsp();
   // payload of the wrong size
   EXPECT_EQ(error_of([&] { parse_login_rsp(ok, bytes(lr).first(100), req, "h"); }).code(),
             errc(std::errc::protocol_error));
   EXPECT_EQ(error_of([&] { parse_login_rsp(ok, {}, req, "h"); }).code(), errc(std::errc::protocol_error));
   auto mutate = [&](auto f) {
-    auto r = good_login_rsp();
+    auto r = login_fixtures::good_login_rsp();
     f(r);
     return error_of([&] { parse_login_rsp(ok, bytes(r), req, "h"); }).code();
   };
