@@ -91,17 +91,19 @@ expect rdmablk_bounce_buffers_in_use '' == 0
 expect rdmablk_login_rejects_total 'reason="unknown_export"' '>=' 1
 expect rdmablk_sessions "$kept" == 0
 expect rdmablk_reloads_total '' '>=' 5
-"$CLI" bench "$t_URL/kept" --rw randread --bs 4k --qd 4 --queues 2 --time 4 >"$WORK/bench.log" 2>&1 &
+# --queues counts queue 0 too: one session of 3 queue pairs.
+"$CLI" bench "$t_URL/kept" --rw randread --bs 4k --qd 4 --queues 3 --time 6 >"$WORK/bench.log" 2>&1 &
 bench=$!
 seen=0
-for _ in $(seq 1 30); do
+for _ in $(seq 1 50); do
   scrape
-  [ "$(metric rdmablk_sessions "$kept")" = 1 ] && [ "$(metric rdmablk_queues 'transport="rdma"')" -ge 3 ] && { seen=1; break; }
+  sessions=$(metric rdmablk_sessions "$kept") queues=$(metric rdmablk_queues 'transport="rdma"')
+  [ "$sessions" = 1 ] && [ "$queues" -ge 3 ] && { seen=1; break; }
   sleep 0.1
 done
 wait "$bench" || { cat "$WORK/bench.log" >&2; fail "bench"; }
-[ "$seen" = 1 ] || fail "the bench's session and queues never showed"
-echo "ok: a session of 1+2 queues showed in rdmablk_sessions and rdmablk_queues"
+[ "$seen" = 1 ] || fail "the bench's session and queues never showed (last: sessions $sessions, queues $queues)"
+echo "ok: a session of 3 queues showed in rdmablk_sessions ($sessions) and rdmablk_queues ($queues)"
 stop_target "$t_PID" || { cat "$t_LOG" >&2; fail "target did not shut down cleanly"; }
 
 echo "== the service's command line under its sandbox, over RDMA"
