@@ -19,7 +19,7 @@ kmod_case_cleanup() {
 }
 
 rc=0
-CEPH_OSD_SIZE=2G CEPH_CLUSTER_TIMEOUT=300 "$CLUSTER" start "$cdir" --image vol:128M \
+CEPH_OSD_SIZE=1G CEPH_CLUSTER_TIMEOUT=300 "$CLUSTER" start "$cdir" --image vol:128M \
   >"$WORK/cluster.env" 2>"$WORK/cluster.err" || rc=$?
 [ $rc -eq 77 ] && skip "no Ceph cluster in the VM: $(tail -n 3 "$WORK/cluster.err")"
 [ $rc -eq 0 ] || { cat "$WORK/cluster.err" >&2; fail "tests/ceph/cluster start failed ($rc)"; }
