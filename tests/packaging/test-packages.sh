@@ -50,8 +50,10 @@ expect "$out"/librdmablk-dev_"$version"_*.deb /usr/include/rdmablk/client.hpp \
 expect "$out"/rdmablk-dkms_"$version"_all.deb "/usr/src/rdmablk-$version/dkms.conf" \
   "/usr/src/rdmablk-$version/kmod/Kbuild" "/usr/src/rdmablk-$version/kmod/main.c" \
   "/usr/src/rdmablk-$version/common/include/rdmablk/proto.h"
-soname=$(dpkg-deb --fsys-tarfile "$out"/librdmablk0_"$version"_*.deb |
-  tar -xOf - "./usr/lib/$multiarch/librdmablk.so.$version" | readelf -d /dev/stdin | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+rm -rf "$out/unpacked"
+dpkg-deb -x "$out"/librdmablk0_"$version"_*.deb "$out/unpacked"
+soname=$(readelf -d "$out/unpacked/usr/lib/$multiarch/librdmablk.so.$version" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+rm -rf "$out/unpacked"
 [ "$soname" = librdmablk.so.0 ] || fail "librdmablk's SONAME is '$soname', not librdmablk.so.0"
 echo "test-packages: contents as expected (SONAME $soname)"
 
