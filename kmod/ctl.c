@@ -43,7 +43,8 @@ static int rdmablk_check_map(const struct rdmablk_ctl_map *p)
 		       sizeof(p->secret) - p->secret_len))
 		return -EINVAL;
 	if (p->nr_queues >= RDMABLK_MAX_QUEUES ||
-	    p->queue_depth > RDMABLK_MAX_QUEUE_DEPTH - 1)
+	    p->queue_depth > RDMABLK_MAX_QUEUE_DEPTH - 1 ||
+	    p->poll_queues > RDMABLK_CTL_MAX_POLL_QUEUES)
 		return -EINVAL;
 	if (p->mode != RDMABLK_CTL_MODE_COMMAND &&
 	    p->mode != RDMABLK_CTL_MODE_DIRECT)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * rdmablk: remote block devices over RDMA. This file holds the blk-mq disk,
- * the device table and the module's life; the transport is in rdma.c, the
- * control device in ctl.c.
+ * the device table and the module's life; the transport is in queue.c,
+ * login.c, io.c and recovery.c, the control device in ctl.c.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -37,11 +37,38 @@ static enum blk_eh_timer_return rdmablk_timeout(struct request *rq)
 	return BLK_EH_RESET_TIMER;
 }
 
+/*
+ * Hardware queue N is I/O queue N + 1: the interrupt-driven ones serve
+ * reads and writes alike, the last nr_poll_queues are HCTX_TYPE_POLL.
+ */
+static void rdmablk_map_queues(struct blk_mq_tag_set *set)
+{
+	struct rdmablk_dev *dev = set->driver_data;
+	unsigned int nr_poll = set->nr_maps > HCTX_TYPE_POLL ?
+			       dev->nr_poll_queues : 0;
+	unsigned int nr_default = set->nr_hw_queues - nr_poll;
+	int i;
+
+	for (i = 0; i < set->nr_maps; i++) {
+		set->map[i].nr_queues = nr_default;
+		set->map[i].queue_offset = 0;
+	}
+	if (nr_poll) {
+		set->map[HCTX_TYPE_POLL].nr_queues = nr_poll;
+		set->map[HCTX_TYPE_POLL].queue_offset = nr_default;
+	}
+	for (i = 0; i < set->nr_maps; i++)
+		blk_mq_map_queues(&set->map[i]);
+}
+
 static const struct blk_mq_ops rdmablk_mq_ops = {
 	.queue_rq	= rdmablk_queue_rq,
+	.commit_rqs	= rdmablk_commit_rqs,
 	.complete	= rdmablk_complete_rq,
 	.init_request	= rdmablk_init_request,
 	.timeout	= rdmablk_timeout,
+	.map_queues	= rdmablk_map_queues,
+	.poll		= rdmablk_poll,
 };
 
 static const struct block_device_operations rdmablk_fops = {
@@ -58,6 +85,7 @@ static int rdmablk_alloc_disk(struct rdmablk_dev *dev)
 
 	set->ops = &rdmablk_mq_ops;
 	set->nr_hw_queues = dev->nr_io_queues ?: 1;
+	set->nr_maps = dev->nr_poll_queues ? HCTX_MAX_TYPES : 1;
 	set->queue_depth = dev->io_depth;
 	set->numa_node = NUMA_NO_NODE;
 	set->cmd_size = sizeof(struct rdmablk_req) +
@@ -202,9 +230,9 @@ int rdmablk_map(struct rdmablk_ctl_map *p)
 	idr_replace(&rdmablk_idr, dev, dev->index);
 	mutex_unlock(&rdmablk_mutex);
 	p->index = dev->index;
-	pr_info("rdmablk%d: %.*s: %llu bytes, %d I/O queues of depth %u, %s mode\n",
+	pr_info("rdmablk%d: %.*s: %llu bytes, %d I/O queues (%d polled) of depth %u, %s mode\n",
 		dev->index, RDMABLK_EXPORT_NAME_MAX, p->export_name, dev->size,
-		dev->nr_io_queues ?: 1, dev->io_depth,
+		dev->nr_io_queues ?: 1, dev->nr_poll_queues, dev->io_depth,
 		p->mode == RDMABLK_CTL_MODE_DIRECT ? "direct" : "command");
 	return 0;
 

@@ -3,7 +3,10 @@
  * rdmablk: private header of the kernel driver.
  *
  * main.c	blk-mq disk, device lifetime, module init/exit
- * rdma.c	rdma_cm queues, login, FRWR registration, completions
+ * queue.c	one rdma_cm id + RC QP per queue: buffers, connect, drain, teardown
+ * login.c	LOGIN (HMAC) and KEEPALIVE on queue 0, connect of all queues
+ * io.c		blk-mq data path: queue_rq, FRWR/inline mapping, completions
+ * recovery.c	rdmablk_error, err_work, reconnect_work, RDMA device removal
  * ctl.c	/dev/rdmablk-control ioctls
  * sysfs.c	/sys/block/rdmablkN/rdmablk/ attributes
  */
@@ -45,6 +48,12 @@
  * hostile) must not hold that request forever. nvme's nvme_max_retries.
  */
 #define RDMABLK_MAX_RETRIES 5
+/*
+ * Command SENDs go unsignaled, and one SEND of each doorbell chain (the
+ * last, or every this many) is signaled: its completion proves, by send
+ * queue order, that every SEND before it in the chain is done too.
+ */
+#define RDMABLK_SIGNAL_EVERY 16
 
 enum rdmablk_dev_state {
 	RDMABLK_DEV_CONNECTING,	/* map in progress */
@@ -77,7 +86,22 @@ struct rdmablk_queue {
 	u32 max_inline;		/* receive room after a capsule (cm_rep) */
 	u8 inline_sges;		/* data entries a SEND may carry */
 	unsigned long flags;
+	bool poll;		/* HCTX_TYPE_POLL: the CQ is polled by .poll */
 	atomic_long_t inline_writes;	/* per queue: no shared cache line */
+	atomic_long_t doorbells;	/* ib_post_send calls of I/O chains */
+	atomic_long_t signaled;		/* signaled command SENDs */
+	atomic_long_t sends;		/* command SENDs */
+	atomic_long_t polled;		/* completions reaped by .poll */
+	/*
+	 * Doorbell batching: queue_rq chains the work requests of a burst
+	 * here and posts them once, at bd->last or commit_rqs.
+	 */
+	spinlock_t sq_lock;
+	struct ib_send_wr *chain_first, *chain_last;
+	struct rdmablk_req *unsig_tail;	/* last command SEND, unsignaled yet */
+	struct rdmablk_req *covered;	/* SENDs before it in its group */
+	unsigned int nr_covered;
+	spinlock_t poll_lock;	/* one poller at a time; q->cq goes under it */
 	struct rdma_cm_id *cm_id;
 	struct ib_cq *cq;
 	struct ib_qp *qp;
@@ -98,6 +122,21 @@ struct rdmablk_queue {
 	struct rdmablk_cm_rep rep;
 };
 
+/*
+ * Where a request is: one answer, kept next to the count of completion
+ * events still to come. Moves are checked (rdmablk_req_move); a response
+ * for a request that is not POSTED is a protocol error, any other
+ * unexpected move a driver bug (WARN_ON_ONCE).
+ */
+enum rdmablk_req_state {
+	RDMABLK_REQ_IDLE,	  /* blk-mq's: not started, being set up, or ended */
+	RDMABLK_REQ_POSTED,	  /* on the wire: the response (or RDMA op) is due */
+	RDMABLK_REQ_INVALIDATING, /* answered; our LOCAL_INV of its key is posted */
+	RDMABLK_REQ_ANSWERED,	  /* answered, key dead: completes when ref is 0 */
+	RDMABLK_REQ_REQUEUE,	  /* taken back by recovery: sent again */
+	RDMABLK_REQ_FAILED,	  /* taken back by recovery: fails */
+};
+
 /* Per-request driver data (blk_mq_rq_to_pdu). */
 struct rdmablk_req {
 	struct ib_cqe reg_cqe;	/* REG_MR: unsignaled, errors only */
@@ -107,15 +146,33 @@ struct rdmablk_req {
 	struct rdmablk_cmd *cmd;	/* queue->cmds[tag], set by queue_rq */
 	u64 cmd_dma;
 	struct ib_mr *mr;		/* queue->mrs[tag] */
-	bool mr_used;		/* the MR was registered for this request */
-	bool requeue;		/* cancelled by recovery: requeue, not fail */
-	u8 retries;		/* requeued by recovery so far */
-	int nents;		/* mapped sg entries, 0 if none */
+	enum rdmablk_req_state state;
 	atomic_t ref;		/* completion events still to come */
-	atomic_t rsp_pending;	/* 1 while a response is expected */
+	bool has_key;		/* its pages are registered under mr's key */
+	/*
+	 * Command mode: the unsignaled SENDs this request's signaled SEND
+	 * proves done (linked by cover_next); its completion puts them.
+	 */
+	struct rdmablk_req *covers;
+	struct rdmablk_req *cover_next;
+	u8 retries;		/* requeued by recovery so far */
+	u8 nr_sge;		/* capsule + inline pages in sge[] */
+	int nents;		/* mapped sg entries, 0 if none */
 	blk_status_t status;
+	/* the work requests, posted from here */
+	struct ib_reg_wr reg_wr;
+	struct ib_send_wr send_wr;
+	struct ib_rdma_wr rdma_wr;
+	struct ib_sge sge[1 + RDMABLK_INLINE_SEGS];
 	struct scatterlist sgl[];
 };
+
+static inline bool rdmablk_req_move(struct rdmablk_req *req,
+				    enum rdmablk_req_state from,
+				    enum rdmablk_req_state to)
+{
+	return cmpxchg(&req->state, from, to) == from;
+}
 
 struct rdmablk_dev {
 	int index;
@@ -134,6 +191,7 @@ struct rdmablk_dev {
 	struct rdmablk_queue *queues;	/* [0] and the I/O queues */
 	int nr_queues;			/* connected entries of @queues */
 	int nr_io_queues;		/* granted I/O queues (0: queue 0 does I/O) */
+	int nr_poll_queues;		/* of them, the last ones: HCTX_TYPE_POLL */
 
 	/* Login answer, CPU order */
 	u64 session_id;
@@ -180,24 +238,40 @@ struct rdmablk_dev {
 
 extern struct workqueue_struct *rdmablk_wq;
 
-/* rdma.c */
-int rdmablk_connect_all(struct rdmablk_dev *dev);
+/* queue.c */
+int rdmablk_connect_queue(struct rdmablk_dev *dev, u16 qid, u16 depth);
+int rdmablk_post_recv(struct rdmablk_queue *q, struct rdmablk_rsp_buf *r);
 void rdmablk_stop_queues(struct rdmablk_dev *dev);
+void rdmablk_release_transport(struct rdmablk_dev *dev);
 void rdmablk_free_queues(struct rdmablk_dev *dev);
-void rdmablk_error(struct rdmablk_dev *dev, const char *why);
+
+/* login.c */
+int rdmablk_connect_all(struct rdmablk_dev *dev);
+int rdmablk_login(struct rdmablk_dev *dev, u16 nr_queues, u16 depth);
+void rdmablk_process_irsp(struct rdmablk_dev *dev, const u8 *buf, u32 len);
+int rdmablk_status_errno(int status);
+void rdmablk_ka_work(struct work_struct *work);
+
+/* io.c */
 int rdmablk_init_request(struct blk_mq_tag_set *set, struct request *rq,
 			 unsigned int hctx_idx, unsigned int numa_node);
 blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 			      const struct blk_mq_queue_data *bd);
 void rdmablk_complete_rq(struct request *rq);
-void rdmablk_ka_work(struct work_struct *work);
+void rdmablk_recv_done(struct ib_cq *cq, struct ib_wc *wc);
+void rdmablk_commit_rqs(struct blk_mq_hw_ctx *hctx);
+int rdmablk_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob);
+int rdmablk_poll_cq(struct rdmablk_queue *q);
+
+/* recovery.c */
+void rdmablk_error(struct rdmablk_dev *dev, const char *why);
+void rdmablk_wc_error(struct rdmablk_queue *q, struct ib_wc *wc,
+		      const char *op);
 void rdmablk_err_work(struct work_struct *work);
 void rdmablk_reconnect_work(struct work_struct *work);
 void rdmablk_mark_removing(struct rdmablk_dev *dev);
 void rdmablk_recovery_release(struct rdmablk_dev *dev);
 void rdmablk_lose_ibdev(struct rdmablk_dev *dev, struct ib_device *ibdev);
-int rdmablk_rdma_init(void);
-void rdmablk_rdma_exit(void);
 
 /* main.c */
 int rdmablk_map(struct rdmablk_ctl_map *params);

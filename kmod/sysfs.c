@@ -103,18 +103,30 @@ static ssize_t reconnect_delay_show(struct device *kdev,
 }
 static DEVICE_ATTR_RO(reconnect_delay);
 
-static ssize_t inline_writes_show(struct device *kdev,
-				  struct device_attribute *attr, char *buf)
-{
-	struct rdmablk_dev *dev = to_rdmablk(kdev);
-	long sum = 0;
-	int i;
+/*
+ * Counters kept per queue (no shared cache line on the hot path), summed:
+ * inline WRITEs, command SENDs and the signaled ones, doorbells (one
+ * ib_post_send per chain of requests), completions reaped by .poll.
+ */
+#define RDMABLK_QUEUE_SUM_ATTR(name)					\
+static ssize_t name##_show(struct device *kdev,				\
+			   struct device_attribute *attr, char *buf)	\
+{									\
+	struct rdmablk_dev *dev = to_rdmablk(kdev);			\
+	long sum = 0;							\
+	int i;								\
+									\
+	for (i = 0; i < dev->nr_queues; i++)				\
+		sum += atomic_long_read(&dev->queues[i].name);		\
+	return sysfs_emit(buf, "%ld\n", sum);				\
+}									\
+static DEVICE_ATTR_RO(name)
 
-	for (i = 0; i < dev->nr_queues; i++)
-		sum += atomic_long_read(&dev->queues[i].inline_writes);
-	return sysfs_emit(buf, "%ld\n", sum);
-}
-static DEVICE_ATTR_RO(inline_writes);
+RDMABLK_QUEUE_SUM_ATTR(inline_writes);
+RDMABLK_QUEUE_SUM_ATTR(sends);
+RDMABLK_QUEUE_SUM_ATTR(signaled);
+RDMABLK_QUEUE_SUM_ATTR(doorbells);
+RDMABLK_QUEUE_SUM_ATTR(polled);
 
 /* Plain values of struct rdmablk_dev, read without a lock: each is a word. */
 #define RDMABLK_VALUE_ATTR(name, field, fmt)				\
@@ -139,6 +151,7 @@ RDMABLK_VALUE_ATTR(session_id, session_id, "%llu");
 RDMABLK_VALUE_ATTR(queue_depth, io_depth, "%u");
 RDMABLK_VALUE_ATTR(max_io_size, max_io_size, "%u");
 RDMABLK_VALUE_ATTR(features, features, "0x%x");
+RDMABLK_VALUE_ATTR(poll_queues, nr_poll_queues, "%d");
 RDMABLK_COUNTER_ATTR(reconnects);
 RDMABLK_COUNTER_ATTR(io_errors);
 RDMABLK_COUNTER_ATTR(timeouts);
@@ -161,6 +174,11 @@ static struct attribute *rdmablk_attrs[] = {
 	&dev_attr_io_errors.attr,
 	&dev_attr_timeouts.attr,
 	&dev_attr_inline_writes.attr,
+	&dev_attr_poll_queues.attr,
+	&dev_attr_sends.attr,
+	&dev_attr_signaled.attr,
+	&dev_attr_doorbells.attr,
+	&dev_attr_polled.attr,
 	NULL,
 };
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
 #include "allow.hpp"
@@ -43,9 +44,14 @@ uint64_t parse_ram_size(std::string_view text, std::string_view name) {
 }
 
 void set_backend(ExportConfig& e, std::string_view backend) {
+  e.rbd = {};
   if (backend.starts_with(kRamPrefix)) {
     e.ram_size = parse_ram_size(backend.substr(kRamPrefix.size()), e.name);
     e.path.clear();
+  } else if (backend.starts_with(kRbdPrefix)) {
+    e.rbd = parse_rbd_location(backend.substr(kRbdPrefix.size()), e.name);
+    e.path.clear();
+    e.ram_size = 0;
   } else {
     if (backend.empty()) throw ConfigError(fmt::format("export '{}': empty backend", e.name));
     e.path = std::string(backend);
@@ -88,15 +94,27 @@ ExportConfig parse_export_table(const toml::table& t, std::string_view origin, s
   std::string where = fmt::format("{}: [[export]] #{}", origin, index + 1);
   reject_unknown_keys(t,
                       {"name", "path", "ram", "read_only", "block_size", "allow", "secret_file",
-                       "description", "mmap"},
+                       "description", "mmap", "rbd", "conf", "id", "keyring", "timeout"},
                       where);
   ExportConfig e;
   if (!t.contains("name")) throw ConfigError(where + ": missing 'name'");
   e.name = required<std::string>(t, "name", where);
   check_name(e.name);
   where = fmt::format("{}: export '{}'", origin, e.name);
-  bool has_path = t.contains("path"), has_ram = t.contains("ram");
-  if (has_path == has_ram) throw ConfigError(where + ": give exactly one of 'path' or 'ram'");
+  bool has_path = t.contains("path"), has_ram = t.contains("ram"), has_rbd = t.contains("rbd");
+  if (has_path + has_ram + has_rbd != 1)
+    throw ConfigError(where + ": give exactly one of 'path', 'ram' or 'rbd'");
+  if (has_rbd) {
+    e.rbd = parse_rbd_location(required<std::string>(t, "rbd", where), e.name);
+    for (std::string_view key : {"conf", "id", "keyring"})
+      if (t.contains(key)) apply_rbd_option(e.rbd, key, required<std::string>(t, key, where), e.name);
+    if (t.contains("timeout"))
+      apply_rbd_option(e.rbd, "timeout", std::to_string(required<int64_t>(t, "timeout", where)), e.name);
+  } else {
+    for (std::string_view key : {"conf", "id", "keyring", "timeout"})
+      if (t.contains(key))
+        throw ConfigError(fmt::format("{}: '{}' belongs to rbd exports only", where, key));
+  }
   if (has_path) {
     e.path = required<std::string>(t, "path", where);
     if (e.path.empty()) throw ConfigError(where + ": empty 'path'");
@@ -130,6 +148,38 @@ ExportConfig parse_export_table(const toml::table& t, std::string_view origin, s
 }
 
 }  // namespace
+
+MetricsEndpoint parse_metrics_endpoint(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return ConfigError(fmt::format(
+        "bad metrics address '{}': {} (expected ADDR:PORT, e.g. 127.0.0.1:9100, [::1]:9100 or :9100)", text, why));
+  };
+  std::string_view host, port;
+  if (text.starts_with('[')) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) throw bad("no ']' after the IPv6 address");
+    host = text.substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':') throw bad("no ':PORT' after ']'");
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw bad("no ':PORT'");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) throw bad("put an IPv6 address in brackets");
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535)
+    throw bad("the port must be 0..65535");
+  MetricsEndpoint ep;
+  ep.address = host.empty() ? "::" : std::string(host);
+  boost::system::error_code aec;
+  boost::asio::ip::make_address(ep.address, aec);
+  if (aec) throw bad(fmt::format("'{}' is not an IP address", host));
+  ep.port = static_cast<uint16_t>(value);
+  return ep;
+}
 
 uint32_t parse_block_size(std::string_view text) {
   uint32_t bs = 0;
@@ -180,10 +230,12 @@ ExportConfig parse_export_spec(std::string_view spec) {
       e.mmap = true;
     } else if (key == "desc" && has_value) {
       e.description = std::string(value);
+    } else if (e.is_rbd() && has_value && apply_rbd_option(e.rbd, key, value, e.name)) {
+      // conf=, id=, keyring=, timeout=
     } else {
       throw ConfigError(fmt::format(
           "export '{}': bad option '{}' (known: ro, bs=N, allow=ADDR|CIDR|host:ID, secret=FILE, "
-          "mmap, desc=TEXT)",
+          "mmap, desc=TEXT; for rbd: conf=FILE, id=USER, keyring=FILE, timeout=SECONDS)",
           e.name, opt));
     }
   }
@@ -203,7 +255,14 @@ TargetConfig parse_config_toml(std::string_view text, std::string_view origin) {
   TargetConfig config;
   if (auto* target = root["target"].as_table()) {
     std::string where = fmt::format("{}: [target]", origin);
-    reject_unknown_keys(*target, {"listen", "nbd_port", "rdma_port", "threads"}, where);
+    reject_unknown_keys(*target, {"listen", "nbd_port", "rdma_port", "threads", "metrics"}, where);
+    if (target->contains("metrics")) {
+      try {
+        config.metrics = parse_metrics_endpoint(required<std::string>(*target, "metrics", where));
+      } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("{}: {}", where, e.what()));
+      }
+    }
     if (target->contains("listen")) config.listen = required<std::string>(*target, "listen", where);
     if (target->contains("nbd_port")) config.nbd_port = parse_port(*target, "nbd_port", where);
     if (target->contains("rdma_port")) config.rdma_port = parse_port(*target, "rdma_port", where);
@@ -260,8 +319,9 @@ void validate(const TargetConfig& config) {
   for (const auto& e : config.exports) {
     check_name(e.name);
     if (!names.insert(e.name).second) throw ConfigError(fmt::format("export '{}' given twice", e.name));
-    if (e.is_ram() == !e.path.empty())
-      throw ConfigError(fmt::format("export '{}': give exactly one of a path or ram:SIZE", e.name));
+    if (e.is_ram() + !e.path.empty() + e.is_rbd() != 1)
+      throw ConfigError(
+          fmt::format("export '{}': give exactly one of a path, ram:SIZE or rbd:POOL/IMAGE", e.name));
     if (e.block_size != 0) parse_block_size(std::to_string(e.block_size));
     if (e.is_ram()) {
       uint32_t bs = e.block_size ? e.block_size : kMinBlockSize;
@@ -269,7 +329,7 @@ void validate(const TargetConfig& config) {
         throw ConfigError(fmt::format("export '{}': RAM size {} is not a multiple of the block size {}",
                                       e.name, e.ram_size, bs));
     }
-    if (e.mmap && (e.is_ram() || !e.read_only))
+    if (e.mmap && (e.is_ram() || e.is_rbd() || !e.read_only))
       throw ConfigError(fmt::format(
           "export '{}': mmap needs a read-only file export (add ro): RDMA writes into a mapped file "
           "escape the page cache's dirty tracking, so FLUSH could not make them durable",

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "rbd_config.hpp"
+
 namespace rdmablk::target {
 
 // A bad flag, spec or config entry; what() is one line for the operator.
@@ -24,8 +26,9 @@ inline constexpr uint32_t kMaxBlockSize = 4096;
 
 struct ExportConfig {
   std::string name;
-  std::string path;                 // file or block device; empty for RAM
+  std::string path;                 // file or block device; empty for RAM and RBD
   uint64_t ram_size = 0;            // RAM export when non-zero
+  RbdConfig rbd;                    // Ceph RBD export when it names an image
   bool read_only = false;
   uint32_t block_size = 0;          // 0: the backend's natural size
   std::vector<std::string> allow;   // empty: everyone may open it
@@ -37,6 +40,14 @@ struct ExportConfig {
   bool mmap = false;
 
   bool is_ram() const { return ram_size != 0; }
+  bool is_rbd() const { return !rbd.empty(); }
+  bool operator==(const ExportConfig&) const = default;
+};
+
+// Where the Prometheus endpoint listens (--metrics ADDR:PORT).
+struct MetricsEndpoint {
+  std::string address;  // an IP address; "::" = all
+  uint16_t port = 0;    // 0 = ephemeral (the port file names it)
 };
 
 struct TargetConfig {
@@ -44,11 +55,16 @@ struct TargetConfig {
   int nbd_port = 10809;             // kPortDisabled: no NBD listener
   int rdma_port = 7471;             // kPortDisabled: no RDMA listener
   unsigned threads = 1;
+  std::optional<MetricsEndpoint> metrics;  // no metrics endpoint when empty
   std::vector<ExportConfig> exports;
 };
 
+// "127.0.0.1:9100", "[::1]:9100", ":9100" (all addresses). Throws
+// ConfigError naming what is wrong.
+MetricsEndpoint parse_metrics_endpoint(std::string_view text);
+
 // "vol0=/dev/sdb,ro,bs=4096,allow=10.0.0.0/8,allow=host:abc,desc=fast"
-// or "scratch=ram:1G". Throws ConfigError.
+// or "scratch=ram:1G" or "vol1=rbd:pool/image,id=gw,keyring=/k". Throws ConfigError.
 ExportConfig parse_export_spec(std::string_view spec);
 
 // Parses a TOML document ([target] table, [[export]] array). `origin` names

@@ -1,10 +1,18 @@
 #pragma once
-// Exports: what both transports (NBD now, RDMA next) serve. An Export binds
-// a name to a backend with its flags and access rules, and validates every
-// request before a backend sees it, so no transport can reach bytes outside
-// the export or write a read-only one.
+// Exports: what both transports (NBD, RDMA) serve. An Export binds a name
+// to a backend with its flags and access rules, and validates every request
+// before a backend sees it, so no transport can reach bytes outside the
+// export or write a read-only one. It also keeps the export's counters
+// (stats.hpp).
+//
+// The ExportTable may be reloaded while sessions run (SIGHUP): lookups take
+// a short lock (they happen at login and negotiation, never per request),
+// and an export that leaves the table is retired, not destroyed, so the
+// sessions still using it keep a valid export until the target exits.
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,6 +25,7 @@
 #include "backend.hpp"
 #include "config.hpp"
 #include "rdmablk/proto.h"
+#include "stats.hpp"
 
 namespace rdmablk::target {
 
@@ -53,31 +62,55 @@ class Export {
   rdmablk_status check(IoOp op, uint64_t offset, uint64_t length) const;
 
   Backend& backend() const { return *backend_; }
+  const ExportConfig& config() const { return config_; }
+
+  // Counters of this export's traffic over one transport; any thread.
+  stats::IoStats& stats(stats::Transport t) const { return stats_[static_cast<size_t>(t)]; }
 
  private:
   ExportConfig config_;
+  mutable std::array<stats::IoStats, stats::kTransports> stats_{};
   std::unique_ptr<Backend> backend_;
   AllowList allow_;
   uint64_t size_;
   uint32_t block_size_;
 };
 
+// What a reload changed, for the log.
+struct ReloadSummary {
+  std::vector<std::string> added, removed, changed, kept;
+};
+
 class ExportTable {
  public:
   ExportTable() = default;
-  explicit ExportTable(std::vector<std::unique_ptr<Export>> exports) : exports_(std::move(exports)) {}
+  explicit ExportTable(std::vector<std::unique_ptr<Export>> exports);
+  ExportTable(ExportTable&& other) noexcept;
+  ExportTable& operator=(ExportTable&& other) noexcept;
 
   // Opens every export's backend; throws ConfigError naming the export.
   static ExportTable open(const std::vector<ExportConfig>& configs);
 
+  // Any thread. The pointer stays valid for the table's life.
   const Export* find(std::string_view name) const;
-  std::span<const std::unique_ptr<Export>> all() const { return exports_; }
-  // Blocking fdatasync of every export (shutdown); logs failures, returns
-  // false if any failed.
+  // Any thread: the exports served now, in config order.
+  std::vector<std::shared_ptr<Export>> all() const;
+
+  // Control thread: serve `configs` from now on. Exports whose config is
+  // unchanged stay as they are (their sessions never notice); new and
+  // changed ones are opened first, and if any cannot be opened nothing
+  // changes (throws ConfigError). Removed and replaced exports refuse new
+  // sessions; the sessions they have go on until they end.
+  ReloadSummary reload(const std::vector<ExportConfig>& configs);
+
+  // Blocking fdatasync of every export, retired ones too (shutdown); logs
+  // failures, returns false if any failed.
   bool sync_all() const;
 
  private:
-  std::vector<std::unique_ptr<Export>> exports_;
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<Export>> exports_;
+  std::vector<std::shared_ptr<Export>> retired_;
 };
 
 }  // namespace rdmablk::target

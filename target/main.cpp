@@ -1,5 +1,7 @@
 // rdmablk-target: serves exports (RAM, files, block devices) to rdmablk
-// initiators over RDMA (librdmacm) and to NBD clients over TCP.
+// initiators over RDMA (librdmacm) and to NBD clients over TCP. Under
+// systemd it reports readiness (Type=notify) and reloads its export list on
+// SIGHUP; --metrics serves Prometheus figures.
 #include <sys/resource.h>
 #include <signal.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -18,9 +21,13 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#if RDMABLK_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "config.hpp"
 #include "export.hpp"
+#include "metrics.hpp"
 #include "nbd_server.hpp"
 #include "rdma_probe.hpp"
 #include "rdma_server.hpp"
@@ -36,6 +43,9 @@ constexpr int kExitUsage = 2;
 
 struct Options {
   TargetConfig config;
+  // Builds the config again from the same sources (SIGHUP): the file is
+  // read anew, the command line's exports and settings override it.
+  std::function<TargetConfig()> rebuild;
   std::string port_file;
   std::string log_level = "info";
   RdmaServerOptions rdma;
@@ -123,6 +133,22 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
                  "evicts the oldest that had 1 s to log in, or is rejected (default 256; one address may hold at most 64)")
       ->type_name("N")
       ->check(CLI::Range(1, 65536));
+  std::string metrics;
+  auto* metrics_opt =
+      app.add_option("--metrics", metrics,
+                     "Serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9100,\n"
+                     "[::1]:9100, :9100 for all addresses; port 0 = ephemeral, see --port-file)")
+          ->type_name("ADDR:PORT");
+  app.add_option("--rdma-connect-rate", rdma.connect_rate,
+                 "RDMA queue-0 connections one source address may open per second, after a burst of\n"
+                 "--rdma-connect-burst; more are rejected, so a flood from one address cannot keep every\n"
+                 "--rdma-max-pending place too young to evict (default 16; 0 = no limit)")
+      ->type_name("N")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--rdma-connect-burst", rdma.connect_burst,
+                 "RDMA queue-0 connections one source address may open at once (default 128)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 65536));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -139,16 +165,30 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
   }
 
   Options o;
+  const bool have_listen = listen_opt->count(), have_nbd = nbd_opt->count(), have_rdma = rdma_opt->count(),
+             have_threads = threads_opt->count(), have_metrics = metrics_opt->count();
+  o.rebuild = [=] {
+    TargetConfig c;
+    if (!config_file.empty()) c = load_config_file(config_file);
+    if (have_listen) c.listen = listen;
+    if (have_nbd) c.nbd_port = nbd_port;
+    if (have_rdma) c.rdma_port = rdma_port;
+    if (no_nbd) c.nbd_port = kPortDisabled;
+    if (no_rdma) c.rdma_port = kPortDisabled;
+    if (have_threads) c.threads = threads;
+    if (have_metrics) {
+      try {
+        c.metrics = parse_metrics_endpoint(metrics);
+      } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("--metrics: {}", e.what()));
+      }
+    }
+    for (const auto& spec : specs) add_or_replace_export(c, parse_export_spec(spec));
+    validate(c);
+    return c;
+  };
   try {
-    if (!config_file.empty()) o.config = load_config_file(config_file);
-    if (listen_opt->count()) o.config.listen = listen;
-    if (nbd_opt->count()) o.config.nbd_port = nbd_port;
-    if (rdma_opt->count()) o.config.rdma_port = rdma_port;
-    if (no_nbd) o.config.nbd_port = kPortDisabled;
-    if (no_rdma) o.config.rdma_port = kPortDisabled;
-    if (threads_opt->count()) o.config.threads = threads;
-    for (const auto& spec : specs) add_or_replace_export(o.config, parse_export_spec(spec));
-    validate(o.config);
+    o.config = o.rebuild();
   } catch (const ConfigError& e) {
     fmt::print(stderr, "rdmablk-target: {}\n", e.what());
     exit_code = kExitUsage;
@@ -176,13 +216,14 @@ void setup_logging(const std::string& level) {
 }
 
 // Written to a temporary name and renamed, so readers never see half a file.
-void write_port_file(const std::string& path, int nbd_port, int rdma_port) {
+void write_port_file(const std::string& path, int nbd_port, int rdma_port, int metrics_port) {
   std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
     // Only the transports that listen: "rdma=" is absent without RDMA.
     if (nbd_port) out << "nbd=" << nbd_port << "\n";
     if (rdma_port) out << "rdma=" << rdma_port << "\n";
+    if (metrics_port) out << "metrics=" << metrics_port << "\n";
     out.flush();
     if (!out) throw std::system_error(errno, std::generic_category(), "cannot write " + tmp);
   }
@@ -193,6 +234,47 @@ void write_port_file(const std::string& path, int nbd_port, int rdma_port) {
   }
 }
 
+// Tells systemd (Type=notify) how we are; a no-op without $NOTIFY_SOCKET.
+void notify(const std::string& state) {
+#if RDMABLK_HAVE_SYSTEMD
+  if (int rc = sd_notify(0, state.c_str()); rc < 0) spdlog::debug("sd_notify: {}", std::strerror(-rc));
+#else
+  (void)state;
+#endif
+}
+
+bool same_settings(const TargetConfig& a, const TargetConfig& b) {
+  auto metrics = [](const TargetConfig& c) {
+    return c.metrics ? fmt::format("{}:{}", c.metrics->address, c.metrics->port) : std::string();
+  };
+  return a.listen == b.listen && a.nbd_port == b.nbd_port && a.rdma_port == b.rdma_port && a.threads == b.threads &&
+         metrics(a) == metrics(b);
+}
+
+// SIGHUP: the export list from the same sources again. A bad config or an
+// export that cannot be opened changes nothing.
+void reload(const Options& options, ExportTable& exports, RdmaServer* rdma) {
+  notify("RELOADING=1");
+  try {
+    TargetConfig next = options.rebuild();
+    if (!same_settings(next, options.config))
+      spdlog::warn("reload: [target] settings (listen, ports, threads, metrics) change only on restart");
+    ReloadSummary s = exports.reload(next.exports);
+    if (rdma) rdma->exports_reloaded();
+    stats::target().reloads.fetch_add(1, std::memory_order_relaxed);
+    auto list = [](const std::vector<std::string>& v) { return v.empty() ? std::string("none") : fmt::format("{}", fmt::join(v, ", ")); };
+    spdlog::info("reload: added {}; removed {}; changed {}; {} unchanged", list(s.added), list(s.removed),
+                 list(s.changed), s.kept.size());
+    for (const auto& name : s.added)
+      if (const Export* e = exports.find(name))
+        spdlog::info("export '{}': {}, block size {}{}", e->name(), e->backend().describe(), e->block_size(),
+                     e->read_only() ? ", read-only" : "");
+  } catch (const std::exception& e) {
+    stats::target().reload_failures.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("reload refused, still serving the previous exports: {}", e.what());
+  }
+  notify(fmt::format("READY=1\nSTATUS=serving {} export(s)", exports.all().size()));
+}
 
 }  // namespace
 
@@ -241,7 +323,8 @@ int main(int argc, char** argv) {
   WorkerPool workers(config.threads, blocking);
   std::optional<NbdServer> nbd;
   std::optional<RdmaServer> rdma;
-  uint16_t nbd_port = 0, rdma_port = 0;
+  std::optional<MetricsServer> metrics;
+  uint16_t nbd_port = 0, rdma_port = 0, metrics_port = 0;
   try {
     if (want_nbd) {
       nbd.emplace(control, workers, exports);
@@ -264,20 +347,51 @@ int main(int argc, char** argv) {
       spdlog::error("{}: serving NBD only", e.what());
     }
   }
+  if (config.metrics) {
+    try {
+      metrics.emplace(control, [&] {
+        ListenerFigures f;
+        f.nbd = nbd.has_value();
+        f.rdma = rdma.has_value();
+        f.nbd_connections = nbd ? nbd->connections() : 0;
+        f.rdma_queues = rdma ? rdma->queues() : 0;
+        return render_metrics(exports, f, stats::target());
+      });
+      metrics_port = metrics->listen(*config.metrics);
+    } catch (const std::system_error& e) {
+      spdlog::error("{}", e.what());
+      return kExitRuntime;
+    }
+  }
   try {
-    if (!options->port_file.empty()) write_port_file(options->port_file, nbd_port, rdma_port);
+    if (!options->port_file.empty()) write_port_file(options->port_file, nbd_port, rdma_port, metrics_port);
   } catch (const std::system_error& e) {
     spdlog::error("{}", e.what());
     return kExitRuntime;
   }
   if (nbd) nbd->start();
   if (rdma) rdma->start();
+  if (metrics) metrics->start();
+  notify(fmt::format("READY=1\nSTATUS=serving {} export(s)", exports.all().size()));
+
+  asio::signal_set hangups(control, SIGHUP);
+  std::function<void()> wait_hangup = [&] {
+    hangups.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload(*options, exports, rdma ? &*rdma : nullptr);
+      wait_hangup();
+    });
+  };
+  wait_hangup();
 
   bool synced = true;
   asio::signal_set signals(control, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     spdlog::info("{}: finishing requests in flight", ::strsignal(signo));
+    notify("STOPPING=1");
+    hangups.cancel();
+    if (metrics) metrics->stop();
     signals.async_wait([](const boost::system::error_code& ec2, int) {
       if (ec2) return;
       spdlog::warn("second signal: exiting without draining");

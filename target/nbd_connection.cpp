@@ -56,6 +56,7 @@ struct NbdConnection::Request final : Io {
   uint32_t error = 0;           // NBD error value for the reply
   const char* message = "";     // structured error text
   uint64_t charged = 0;         // bytes counted in in_flight_bytes_
+  stats::Stamp started{};       // header read, for the latency histogram
   BufferPool::Buffer buffer;    // payload, unless it lives in export memory
   const std::byte* reply_data = nullptr;
   std::array<std::byte, 32> head{};  // reply header(s), built when sent
@@ -201,6 +202,7 @@ asio::awaitable<bool> NbdConnection::handshake(std::string& reason) {
           co_return false;
         }
         export_ = result.exp;
+        session_count_ = stats::SessionCount(export_->stats(stats::Transport::nbd));
         co_return true;
       }
     }
@@ -280,6 +282,7 @@ NbdConnection::Request& NbdConnection::acquire(const nbd::Request& header, IoOp 
   }
   const uint16_t flags = header.flags.value();
   r->state = Request::State::receiving;
+  r->started = stats::now();
   r->type = header.type.value();
   r->cookie = header.cookie.value();
   r->error = 0;
@@ -345,6 +348,7 @@ void NbdConnection::on_backend_done(Request& r, int error) {
 }
 
 void NbdConnection::finish(Request& r, uint32_t error, const char* message) {
+  export_->stats(stats::Transport::nbd).record(r.op, r.length, error != 0, r.started);
   if (broken_) {
     release(r);
     return;

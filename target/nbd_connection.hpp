@@ -91,6 +91,7 @@ class NbdConnection : public std::enable_shared_from_this<NbdConnection> {
   bool no_zeroes_ = false;
   bool structured_ = false;
   const Export* export_ = nullptr;
+  stats::SessionCount session_count_;  // in the export's sessions gauge once negotiated
 
   // Input buffer: many small requests arrive in one read.
   std::vector<std::byte> in_;

@@ -33,6 +33,8 @@ class NbdServer {
   // Stops accepting and drains every connection; `drained` then runs on
   // the control context.
   void stop(std::function<void()> drained);
+  // Connections open now (any thread).
+  size_t connections() const { return live_count_; }
 
  private:
   boost::asio::awaitable<void> accept_loop();

@@ -32,8 +32,6 @@ constexpr std::chrono::microseconds kSpinWindow{200};
 // with it. A correct initiator completes something within microseconds.
 constexpr std::chrono::seconds kSendStallTimeout{5};
 
-uint64_t wr_id(uint32_t index, uint64_t kind) { return uint64_t{index} << 2 | kind; }
-
 }  // namespace
 
 RdmaQueueSizes rdma_queue_sizes(uint16_t depth) {
@@ -314,9 +312,9 @@ int RdmaQueue::poll_cq() {
 }
 
 void RdmaQueue::on_completion(const ibv_wc& wc) {
-  const uint32_t index = static_cast<uint32_t>(wc.wr_id >> 2);
-  const uint64_t kind = wc.wr_id & 3;
-  if (kind == kRecv) {
+  const uint32_t index = verbs::wr_index(wc.wr_id);
+  const WrKind kind = verbs::wr_kind(wc.wr_id);
+  if (kind == WrKind::recv) {
     --recv_posted_;
     if (wc.status != IBV_WC_SUCCESS) {
       if (!closing_)
@@ -335,16 +333,16 @@ void RdmaQueue::on_completion(const ibv_wc& wc) {
   // A response SEND's completion, even a flushed one, settles the unsignaled
   // WRITE before it: that completed silently, or failed with its own
   // completion, which came first (send queue order).
-  const uint8_t done = kind == kSend ? r.wrs : 1;
+  const uint8_t done = kind == WrKind::send ? r.wrs : 1;
   send_posted_ -= done;
   last_send_progress_ = std::chrono::steady_clock::now();
   r.wrs = static_cast<uint8_t>(r.wrs - done);
   if (wc.status != IBV_WC_SUCCESS && !closing_) {
-    spdlog::warn("rdma {}: {} of {} tag {:#x} failed: {}", name_, kind == kData ? "data transfer" : "response",
+    spdlog::warn("rdma {}: {} of {} tag {:#x} failed: {}", name_, kind == WrKind::rdma ? "data transfer" : "response",
                  rdmablk_opcode_str(r.cmd.opcode), RDMABLK_LE32(r.cmd.tag), ibv_wc_status_str(wc.status));
     begin_close(fmt::format("work request failed: {}", ibv_wc_status_str(wc.status)), true);
   }
-  if (kind == kData && r.state == State::reading_data && r.wrs == 0) {
+  if (kind == WrKind::rdma && r.state == State::reading_data && r.wrs == 0) {
     if (closing_ || wc.status != IBV_WC_SUCCESS) {
       release(r);
     } else if (r.region_io) {
@@ -387,6 +385,7 @@ void RdmaQueue::dispatch(uint32_t buf, uint32_t len) {
   free_.pop_back();
   ++in_use_;
   std::memcpy(&r.cmd, msg, sizeof r.cmd);
+  r.started = stats::now();
   r.state = State::responding;  // until execution starts
   r.status = RDMABLK_S_SUCCESS;
   r.rsp_length = 0;
@@ -518,7 +517,7 @@ void RdmaQueue::post_rdma_read(Request& r) {
   sge.length = r.length;
   sge.lkey = r.lkey;
   ibv_send_wr wr{};
-  wr.wr_id = wr_id(r.index, kData);
+  wr.wr_id = verbs::wr_id(WrKind::rdma, r.index);
   wr.opcode = IBV_WR_RDMA_READ;
   wr.send_flags = IBV_SEND_SIGNALED;
   wr.sg_list = &sge;
@@ -606,6 +605,7 @@ void RdmaQueue::do_login(Request& r, const rdmablk_login_req& req) {
   if (out.status != RDMABLK_S_SUCCESS) {
     spdlog::warn("rdma {}: login refused ({}): {}", name_, rdmablk_status_str(out.status), out.reason);
     login_failed_ = true;
+    stats::login_rejected(out.status);
     respond(r, out.status);
     return;
   }
@@ -657,6 +657,7 @@ void RdmaQueue::respond(Request& r, rdmablk_status status, uint32_t length) {
 }
 
 void RdmaQueue::post_response(Request& r, bool with_data) {
+  if (export_) export_->stats(stats::Transport::rdma).record_rdma(r.cmd.opcode, RDMABLK_LE32(r.cmd.length), r.status, r.started);
   const bool login_payload = r.cmd.opcode == RDMABLK_OP_LOGIN && r.status == RDMABLK_S_SUCCESS;
   const rdmablk_rsp rsp = make_response(r.cmd, r.status, r.rsp_length, r.invalidate);
   std::byte* slot = send_slot(r);
@@ -669,7 +670,7 @@ void RdmaQueue::post_response(Request& r, bool with_data) {
     sges[0].addr = reinterpret_cast<uintptr_t>(r.data);
     sges[0].length = r.length;
     sges[0].lkey = r.lkey;
-    wrs[0].wr_id = wr_id(r.index, kData);
+    wrs[0].wr_id = verbs::wr_id(WrKind::rdma, r.index);
     wrs[0].opcode = IBV_WR_RDMA_WRITE;
     wrs[0].sg_list = &sges[0];
     wrs[0].num_sge = 1;
@@ -683,7 +684,7 @@ void RdmaQueue::post_response(Request& r, bool with_data) {
   sges[n].addr = reinterpret_cast<uintptr_t>(slot);
   sges[n].length = static_cast<uint32_t>(sizeof(rdmablk_rsp) + (login_payload ? sizeof(rdmablk_login_rsp) : 0));
   sges[n].lkey = send_bufs_.lkey();
-  send.wr_id = wr_id(r.index, kSend);
+  send.wr_id = verbs::wr_id(WrKind::send, r.index);
   send.send_flags = IBV_SEND_SIGNALED;
   send.sg_list = &sges[n];
   send.num_sge = 1;
@@ -720,7 +721,7 @@ bool RdmaQueue::post_recv(uint32_t buf) {
   sge.length = recv_size_;
   sge.lkey = recv_bufs_.lkey();
   ibv_recv_wr wr{};
-  wr.wr_id = wr_id(buf, kRecv);
+  wr.wr_id = verbs::wr_id(WrKind::recv, buf);
   wr.sg_list = &sge;
   wr.num_sge = 1;
   ibv_recv_wr* bad = nullptr;

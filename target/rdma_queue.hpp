@@ -30,7 +30,7 @@
 #include "backend.hpp"
 #include "rdma_login.hpp"
 #include "rdma_pool.hpp"
-#include "verbs.hpp"
+#include "rdmablk/verbs.hpp"
 
 namespace rdmablk::target {
 
@@ -134,6 +134,7 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
     uint8_t wrs = 0;               // send work requests not yet completed
     rdmablk_status status = RDMABLK_S_SUCCESS;
     uint32_t rsp_length = 0;
+    stats::Stamp started{};        // arrival, for the latency histogram
     std::unique_ptr<verbs::RegisteredBuffer> scratch;  // DISCOVER list
     struct Waiter final : BounceWaiter {
       explicit Waiter(Request& r) : req(r) {}
@@ -142,8 +143,8 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
     } waiter{*this};
   };
 
-  // wr_id = index << 2 | kind.
-  enum WrKind : uint64_t { kRecv = 0, kData = 1, kSend = 2 };
+  // wr_id: rdmablk/wr_id.hpp (rdma = the data transfer).
+  using WrKind = verbs::WrKind;
 
   // Worker thread.
   void watch_cq();

@@ -74,7 +74,8 @@ RdmaServer::RdmaServer(asio::io_context& control, WorkerPool& workers, const Exp
       exports_(exports),
       options_(options),
       pools_(workers.all().size()),
-      maintenance_timer_(control) {
+      maintenance_timer_(control),
+      connect_rate_(options.connect_rate, options.connect_burst) {
   // Queue 0 must hold a LOGIN after its capsule.
   options_.limits.max_inline = std::clamp<uint32_t>(options_.limits.max_inline, sizeof(rdmablk_login_req),
                                                     RDMABLK_MAX_INLINE_SIZE);
@@ -173,14 +174,7 @@ uint16_t RdmaServer::listen(const std::string& address, uint16_t port) {
   listen_addr_ = addr;
   listen_port_ = bound;
 
-  for (const auto& e : exports_.all()) {
-    if (!e->needs_secret()) continue;
-    try {
-      secrets_.emplace(e.get(), read_secret_file(e->secret_file()));
-    } catch (const std::exception& ex) {
-      spdlog::error("export '{}': {}; RDMA logins to it will fail", e->name(), ex.what());
-    }
-  }
+  exports_reloaded();
 
   std::vector<std::string> names;
   for (const auto& [ctx, dev] : devices_) names.push_back(dev->name);
@@ -206,7 +200,25 @@ void RdmaServer::start() {
   schedule_maintenance();
 }
 
+void RdmaServer::exports_reloaded() {
+  for (const auto& e : exports_.all()) {
+    if (!e->needs_secret()) continue;
+    {
+      std::lock_guard lock(secrets_mutex_);
+      if (secrets_.contains(e.get())) continue;
+    }
+    try {
+      std::string secret = read_secret_file(e->secret_file());
+      std::lock_guard lock(secrets_mutex_);
+      secrets_.emplace(e.get(), std::move(secret));  // node-based: pointers to others stay valid
+    } catch (const std::exception& ex) {
+      spdlog::error("export '{}': {}; RDMA logins to it will fail", e->name(), ex.what());
+    }
+  }
+}
+
 const std::string* RdmaServer::secret(const Export& e) const {
+  std::lock_guard lock(secrets_mutex_);
   auto it = secrets_.find(&e);
   return it == secrets_.end() ? nullptr : &it->second;
 }
@@ -407,6 +419,7 @@ void RdmaServer::watch_devices() {
 }
 
 void RdmaServer::reject(rdma_cm_id* id, rdmablk_status status, const std::string& who, const std::string& why) {
+  stats::login_rejected(status);
   rdmablk_cm_rej rej{};
   rej.magic = __cpu_to_le32(RDMABLK_MAGIC);
   rej.version = __cpu_to_le16(RDMABLK_PROTO_VERSION);
@@ -464,6 +477,11 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
     if (n >= kMaxPendingPerAddress) {
       status = RDMABLK_S_NO_RESOURCES;
       why = fmt::format(": {} connections from this address have not logged in yet", n);
+    } else if (!connect_rate_.ready(peer, std::chrono::steady_clock::now())) {
+      status = RDMABLK_S_NO_RESOURCES;
+      why = fmt::format(": this address used its burst of {} connections (--rdma-connect-burst) and may open "
+                        "{:g} per second (--rdma-connect-rate); next in {:.0f} ms",
+                        options_.connect_burst, options_.connect_rate, connect_rate_.wait_seconds(peer) * 1000);
     } else if (pending_total_ >= options_.max_pending && !make_room_for(who)) {
       status = RDMABLK_S_NO_RESOURCES;
       why = fmt::format(": {} connections have not logged in yet (--rdma-max-pending), none for {} s",
@@ -472,6 +490,7 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
       ++n;
       ++pending_total_;
       pending = true;
+      connect_rate_.take(peer);  // only admissions cost a token: a refused retry does not
     }
     if (n == 0) pending_.erase(peer);
   }
@@ -580,6 +599,7 @@ std::shared_ptr<RdmaSession> RdmaServer::create_session(LoginOutcome& out, std::
                                                         const std::shared_ptr<RdmaQueue>& queue0) {
   auto s = std::make_shared<RdmaSession>();
   s->exp = out.exp;
+  s->counted = stats::SessionCount(out.exp->stats(stats::Transport::rdma));
   s->limits = out.limits;
   s->keys.nr_queues = out.nr_queues;
   s->keys.queue_depth = out.queue_depth;

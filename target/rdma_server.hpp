@@ -35,10 +35,11 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "connect_rate.hpp"
 #include "export.hpp"
 #include "rdma_login.hpp"
 #include "rdma_pool.hpp"
-#include "verbs.hpp"
+#include "rdmablk/verbs.hpp"
 #include "worker.hpp"
 
 namespace rdmablk::target {
@@ -91,6 +92,7 @@ struct RdmaSession {
   // Index = qid; queue 0 is the login queue. Expired entries are free slots.
   std::vector<std::weak_ptr<RdmaQueue>> queues;
   bool ended = false;
+  stats::SessionCount counted;  // in the export's sessions gauge while it lives
 };
 
 struct RdmaServerOptions {
@@ -112,6 +114,12 @@ struct RdmaServerOptions {
   // beyond it a new one evicts the oldest (if that had 1 s to log in), or
   // is rejected (NO_RESOURCES).
   unsigned max_pending = 256;
+  // Queue-0 connections one source address may open, per second (0: no
+  // limit) after a burst of connect_burst: what lets newcomers in while a
+  // flood runs is a pending connection old enough to evict, and one address
+  // must not replace them all faster than they age (connect_rate.hpp).
+  double connect_rate = 16;
+  unsigned connect_burst = 128;  // twice the count cap: a host starting many sessions at once is not slowed
 };
 
 class RdmaServer {
@@ -129,6 +137,12 @@ class RdmaServer {
   // Stops accepting, lets every queue answer what it received and
   // disconnect; `drained` then runs on the control context.
   void stop(std::function<void()> drained);
+  // Control thread: queues whose cm id is alive (for the metrics).
+  size_t queues() const { return conns_.size(); }
+  // Control thread, after the export table was reloaded: reads the secrets
+  // of exports that are new to it. RAM exports added by a reload are not
+  // registered: they are served through bounce buffers, without direct mode.
+  void exports_reloaded();
 
   // ---- for queues ----
   const ExportTable& exports() const { return exports_; }
@@ -188,6 +202,8 @@ class RdmaServer {
 
   // Declared before the queues' users: PDs outlive pools and queues.
   std::unordered_map<ibv_context*, std::unique_ptr<RdmaDevice>> devices_;
+  // Written on the control thread (listen, reload), read at login: guarded.
+  mutable std::mutex secrets_mutex_;
   std::unordered_map<const Export*, std::string> secrets_;
   // pools_[worker] is touched only on that worker's thread.
   std::vector<std::map<ibv_context*, std::unique_ptr<BouncePool>>> pools_;
@@ -219,6 +235,8 @@ class RdmaServer {
   // Their sum, capped too: many addresses (or spoofed ones on a shared L2)
   // would otherwise fill the open-file limit all the same.
   unsigned pending_total_ = 0;
+  // Per-address token buckets of queue-0 admission (under sessions_mutex_).
+  ConnectRate connect_rate_;
 
   // Control thread only: every queue whose cm id is alive.
   std::unordered_map<rdma_cm_id*, std::shared_ptr<RdmaQueue>> conns_;

@@ -1,5 +1,6 @@
 // rdmablk get / put: copy an export (or part of it) to a file and back,
-// with many chunk-sized requests in flight.
+// with many chunk-sized requests in flight; a progress line on a terminal
+// (progress.hpp) and, with --json, a summary object on stdout.
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
@@ -14,8 +15,10 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "progress.hpp"
 #include "rdmablk/units.hpp"
 
 namespace rdmablk::cli {
@@ -30,8 +33,26 @@ struct CopyArgs {
   unsigned qd = 16;
   unsigned queues = 1;
   std::string chunk = "1M";
+  bool progress = false, no_progress = false;
+  bool json = false;
   ClientOptions opts;  // rdma:// login options
+
+  ProgressMode progress_mode() const {
+    return progress ? ProgressMode::on : no_progress ? ProgressMode::off : ProgressMode::automatic;
+  }
 };
+
+// --json: what was copied, how fast.
+void print_summary(const CopyArgs& a, std::string_view command, uint64_t offset, uint64_t bytes, double seconds) {
+  nlohmann::ordered_json j{{"command", command},
+                           {"url", a.url},
+                           {"file", a.file},
+                           {"offset", offset},
+                           {"bytes", bytes},
+                           {"seconds", seconds},
+                           {"bytes_per_second", seconds > 0 ? static_cast<double>(bytes) / seconds : 0.0}};
+  fmt::print("{}\n", j.dump(2));
+}
 
 // A file descriptor that closes itself; "-" means stdin/stdout (not closed).
 class File {
@@ -184,6 +205,7 @@ std::string failed(std::string_view what, uint64_t offset, std::error_code ec) {
 }
 
 int run_get(const CopyArgs& a) {
+  if (a.json && a.file == "-") throw UsageError("--json needs a FILE: stdout carries the data");
   uint64_t offset = size_arg("--offset", a.offset);
   auto client = open_client(a.url, copy_options(a));
   const auto& info = client->info();
@@ -195,6 +217,7 @@ int run_get(const CopyArgs& a) {
   File out(a.file, true);
   size_t chunk = chunk_size(a, info);
   Ring ring(*client, client->options().queue_depth, chunk);
+  Progress progress(a.progress_mode(), "get", length);
 
   // Reads go out in ring order and are written out in the same order.
   uint64_t end = offset + length;
@@ -213,10 +236,14 @@ int run_get(const CopyArgs& a) {
     uint64_t at = slot_offset[i];
     if (at >= end) break;
     if (auto ec = ring.wait(i)) throw Failure(failed("read", at, ec));
-    write_all(out.fd(), ring.buffer(i), std::min<uint64_t>(chunk, end - at), out.name());
+    const uint64_t n = std::min<uint64_t>(chunk, end - at);
+    write_all(out.fd(), ring.buffer(i), n, out.name());
+    progress.update(at + n - offset);
     slot_offset[i] = end;  // consumed
     if (next < end) submit(i);
   }
+  progress.finish(length);
+  if (a.json) print_summary(a, "get", offset, length, progress.elapsed());
   return 0;
 }
 
@@ -234,6 +261,7 @@ int run_put(const CopyArgs& a) {
                               in.name(), *size, offset, room));
   size_t chunk = chunk_size(a, info);
   Ring ring(*client, client->options().queue_depth, chunk);
+  Progress progress(a.progress_mode(), "put", size);
 
   uint64_t next = offset;
   std::vector<uint64_t> slot_offset(ring.depth(), 0);
@@ -256,12 +284,15 @@ int run_put(const CopyArgs& a) {
     slot_offset[i] = next;
     ring.write(i, next, aligned);
     next += n;
+    progress.update(next - offset);  // sent; the flush below waits for them all
     if (n < chunk) break;  // end of input
   }
   for (unsigned i = 0; i < ring.depth(); ++i)
     if (auto ec = ring.wait(i)) throw Failure(failed("write", slot_offset[i], ec));
   if (info.can_flush)
     if (auto ec = client->flush_sync()) throw Failure(fmt::format("flush failed: {}", ec.message()));
+  progress.finish(next - offset);
+  if (a.json) print_summary(a, "put", offset, next - offset, progress.elapsed());
   return 0;
 }
 
@@ -270,6 +301,10 @@ void add_common(CLI::App* app, CopyArgs& a) {
   app->add_option("--queues", a.queues, "Connections or RDMA queues (nbd: only if the server allows multi-conn)")
       ->capture_default_str();
   app->add_option("--chunk", a.chunk, "Bytes per request (clamped to the export's maximum)")->capture_default_str();
+  auto* on = app->add_flag("--progress", a.progress, "Show the progress line even when stderr is not a terminal");
+  app->add_flag("--no-progress", a.no_progress, "Never show the progress line (default: only on a terminal)")
+      ->excludes(on);
+  app->add_flag("--json", a.json, "Print a JSON summary (bytes, seconds, rate) on stdout when done");
   add_rdma_options(app, a.opts, true);
 }
 

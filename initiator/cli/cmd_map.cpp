@@ -123,6 +123,8 @@ std::string run_map(const MapArgs& a) {
   if (a.queues > RDMABLK_MAX_QUEUES - 1) throw UsageError(fmt::format("--queues must be 1..{}", RDMABLK_MAX_QUEUES - 1));
   if (a.qd > RDMABLK_MAX_QUEUE_DEPTH - 1)
     throw UsageError(fmt::format("--qd must be 1..{}", RDMABLK_MAX_QUEUE_DEPTH - 1));
+  if (a.poll_queues > RDMABLK_CTL_MAX_POLL_QUEUES)
+    throw UsageError(fmt::format("--poll-queues must be 0..{}", RDMABLK_CTL_MAX_POLL_QUEUES));
   if (a.mode != "command" && a.mode != "direct") throw UsageError("--mode must be command or direct");
   if (a.reconnect_delay > 3600) throw UsageError("--reconnect-delay must be 0..3600 seconds");
   if (a.ctrl_loss_tmo < -1) throw UsageError("--ctrl-loss-tmo must be -1 (forever) or seconds");
@@ -136,6 +138,7 @@ std::string run_map(const MapArgs& a) {
   m->port = url.port;
   m->nr_queues = static_cast<uint16_t>(a.queues);
   m->queue_depth = static_cast<uint16_t>(a.qd);
+  m->poll_queues = static_cast<uint16_t>(a.poll_queues);
   m->mode = a.mode == "direct" ? RDMABLK_CTL_MODE_DIRECT : RDMABLK_CTL_MODE_COMMAND;
   m->reconnect_delay = a.reconnect_delay;
   m->ctrl_loss_tmo = a.ctrl_loss_tmo;
@@ -194,9 +197,9 @@ std::string run_map(const MapArgs& a) {
       case EPROTO: throw Failure(fmt::format("{}: the target broke the protocol (see dmesg)", peer));
       case EOPNOTSUPP: throw Failure(fmt::format("{}: not supported by the RDMA device or target (see dmesg)", peer));
       case EINVAL:
-        if (a.io_timeout)  // a reserved field to a module older than the option
-          throw Failure(fmt::format("{}: map failed: {} (is the module older than --io-timeout?)", peer,
-                                    std::strerror(err)));
+        if (a.io_timeout || a.poll_queues)  // a reserved field to a module older than the option
+          throw Failure(fmt::format("{}: map failed: {} (is the module older than --io-timeout or --poll-queues?)",
+                                    peer, std::strerror(err)));
         [[fallthrough]];
       default: throw Failure(fmt::format("{}: map failed: {}", peer, std::strerror(err)));
     }
@@ -395,6 +398,8 @@ Command register_map(CLI::App& parent) {
   app->add_option("URL", a->url, "rdma://host[:port]/export");
   app->add_option("--queues", a->queues, "I/O queues (default: one per CPU)");
   app->add_option("--qd", a->qd, "Queue depth per queue (default 128)");
+  app->add_option("--poll-queues", a->poll_queues,
+                  "Extra I/O queues for polled I/O (io_uring hipri / RWF_HIPRI); default 0");
   app->add_option("--mode", a->mode, "command (any export) or direct (RAM/mapped exports)");
   app->add_option("--host-id", a->host_id, "Host id sent at login (default: /etc/machine-id)");
   app->add_option("--secret-file", a->secret_file, "File holding the export's secret (mode 0600)");

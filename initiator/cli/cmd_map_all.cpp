@@ -2,7 +2,8 @@
 // not mapped yet (rdmablk.service runs it at boot). Running it again maps
 // nothing twice: an entry whose target address, port and export are already
 // mapped is skipped. A failing entry is one line on stderr; the others still
-// map, and the exit status says that something failed.
+// map, and the exit status says that something failed. --json prints one
+// object instead: {"devices": [{name, url, result, device | error}]}.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli.hpp"
 #include "devices.hpp"
@@ -64,6 +66,7 @@ std::shared_ptr<MapAllArgs> add_map_all_options(CLI::App* map) {
     if (opt != all && opt != map->get_help_ptr()) opt->excludes(all);
   map->add_option("--config", a->config, fmt::format("Config file for --all (default {})", kMapsConfigPath))
       ->needs(all);
+  map->add_flag("--json", a->json, "With --all: print one JSON object with every entry's outcome")->needs(all);
   return a;
 }
 
@@ -74,9 +77,14 @@ int run_map_all(const MapAllArgs& a) {
   } catch (const MapsConfigError& e) {
     throw Failure(e.what());
   }
+  auto results = nlohmann::ordered_json::array();
+  auto done = [&](int status) {
+    if (a.json) fmt::print("{}\n", nlohmann::ordered_json{{"config", a.config}, {"devices", results}}.dump(2));
+    return status;
+  };
   if (entries.empty()) {
-    fmt::print("{}: no devices\n", a.config);
-    return 0;
+    if (!a.json) fmt::print("{}: no devices\n", a.config);
+    return done(0);
   }
   auto devices = mapped_devices();  // also fails at once when the module is missing
   int failed = 0;
@@ -84,19 +92,29 @@ int run_map_all(const MapAllArgs& a) {
     try {
       Url url = parse_url(e.args.url);  // checked by the parser
       if (auto d = find_mapped(devices, url)) {
-        fmt::print("{}: {} already mapped as /dev/rdmablk{}, skipped\n", e.name, e.args.url, d->index);
+        const std::string dev = fmt::format("/dev/rdmablk{}", d->index);
+        if (a.json)
+          results.push_back({{"name", e.name}, {"url", e.args.url}, {"result", "skipped"}, {"device", dev}});
+        else
+          fmt::print("{}: {} already mapped as {}, skipped\n", e.name, e.args.url, dev);
         continue;
       }
       std::string dev = map_device(e.args);
-      fmt::print("{}: {} mapped as {}\n", e.name, e.args.url, dev);
+      if (a.json)
+        results.push_back({{"name", e.name}, {"url", e.args.url}, {"result", "mapped"}, {"device", dev}});
+      else
+        fmt::print("{}: {} mapped as {}\n", e.name, e.args.url, dev);
       devices = mapped_devices();  // a second entry for the same export is then skipped
     } catch (const std::exception& ex) {
       fmt::print(stderr, "rdmablk: {} ({}): {}\n", e.name, e.where, ex.what());
+      if (a.json)
+        results.push_back({{"name", e.name}, {"url", e.args.url}, {"result", "failed"}, {"error", ex.what()}});
       ++failed;
     }
   }
+  int status = done(failed ? 1 : 0);
   std::fflush(stdout);
-  return failed ? 1 : 0;
+  return status;
 }
 
 }  // namespace rdmablk::cli

@@ -35,6 +35,7 @@ const char* device_state(const rdmablk_ctl_info& info);
 // whose other options then cannot be combined with --all.
 struct MapAllArgs {
   bool all = false;
+  bool json = false;  // one object listing every entry's outcome
   std::string config = kMapsConfigPath;
 };
 std::shared_ptr<MapAllArgs> add_map_all_options(CLI::App* map);

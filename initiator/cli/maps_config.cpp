@@ -92,6 +92,8 @@ MapEntry parse_entry(std::string_view origin, std::string_view name, const toml:
       a.queues = static_cast<unsigned>(p.integer(v, k, 1, RDMABLK_MAX_QUEUES - 1));
     } else if (k == "qd") {
       a.qd = static_cast<unsigned>(p.integer(v, k, 1, RDMABLK_MAX_QUEUE_DEPTH - 1));
+    } else if (k == "poll_queues") {
+      a.poll_queues = static_cast<unsigned>(p.integer(v, k, 0, RDMABLK_CTL_MAX_POLL_QUEUES));
     } else if (k == "host_id") {
       a.host_id = p.string(v, k);
       if (!valid_name(a.host_id, RDMABLK_HOST_ID_MAX))
@@ -113,7 +115,8 @@ MapEntry parse_entry(std::string_view origin, std::string_view name, const toml:
       a.read_only = p.boolean(v, k);
     } else {
       bad(origin, v,
-          fmt::format("[{}] unknown key '{}' (known: url, mode, queues, qd, host_id, secret_file, "
+          fmt::format("[{}] unknown key '{}' (known: url, mode, queues, qd, poll_queues, host_id, "
+                      "secret_file, "
                       "reconnect_delay, ctrl_loss_tmo, io_timeout, read_only)",
                       name, k));
     }

@@ -6,7 +6,7 @@
 //   [vol0]
 //   url = "rdma://10.0.0.5/vol0"     # required
 //   mode = "direct"                  # command (default) or direct
-//   queues = 4                       # qd, host_id, secret_file,
+//   queues = 4                       # qd, poll_queues, host_id, secret_file,
 //   ctrl_loss_tmo = -1               # reconnect_delay, io_timeout, read_only
 #include <stdexcept>
 #include <string>
@@ -24,6 +24,7 @@ struct MapArgs {
   std::string url;
   unsigned queues = 0;
   unsigned qd = 0;
+  unsigned poll_queues = 0;  // extra queues for polled I/O (io_uring hipri)
   std::string mode = "command";
   std::string host_id;
   std::string secret_file;

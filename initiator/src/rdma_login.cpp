@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-#include "rdmablk/auth.hpp"
 #include "rdmablk/proto_check.h"
 
 namespace rdmablk::rdma {
@@ -22,13 +21,12 @@ std::error_code errc(std::errc e) { return std::make_error_code(e); }
               fmt::format("{}: target sent a malformed {} ({})", peer, what, rdmablk_status_str(status)));
 }
 
-// Copies `name` into a NUL-padded field; the protocol's name rules apply.
-void put_name(uint8_t* field, size_t len, std::string_view name, std::string_view what) {
-  std::memset(field, 0, len);
+// Throws Error(EINVAL) unless `name` follows the protocol's name rules.
+void check_name(size_t len, std::string_view name, std::string_view what) {
   if (name.size() > len)
     throw Error(std::errc::invalid_argument, fmt::format("{} '{}' is longer than {} bytes", what, name, len));
-  std::memcpy(field, name.data(), name.size());
-  if (rdmablk_check_name(field, len) != RDMABLK_S_SUCCESS)
+  std::array<uint8_t, 256> field;
+  if (login::put_name(field.data(), len, name) != RDMABLK_S_SUCCESS)
     throw Error(std::errc::invalid_argument,
                 fmt::format("{} '{}' must be 1..{} printable ASCII characters without spaces", what, name, len));
 }
@@ -45,17 +43,6 @@ void apply_features(ExportInfo& info, uint32_t features, uint32_t export_flags) 
 
 }  // namespace
 
-rdmablk_cm_req make_cm_req(uint16_t qid, uint16_t queue_depth, uint64_t session_id, const Ticket& ticket) {
-  rdmablk_cm_req req{};
-  req.magic = __cpu_to_le32(RDMABLK_MAGIC);
-  req.version = __cpu_to_le16(RDMABLK_PROTO_VERSION);
-  req.qid = __cpu_to_le16(qid);
-  req.queue_depth = __cpu_to_le16(queue_depth);
-  req.session_id = __cpu_to_le64(session_id);
-  std::memcpy(req.ticket, ticket.data(), ticket.size());
-  return req;
-}
-
 CmAccept parse_cm_rep(const void* data, size_t len, uint16_t qid, uint16_t queue_depth, const std::string& peer) {
   if (!data) len = 0;
   int st = rdmablk_check_cm_rep(data, len, qid, queue_depth);
@@ -68,7 +55,7 @@ CmAccept parse_cm_rep(const void* data, size_t len, uint16_t qid, uint16_t queue
   CmAccept a;
   a.queue_depth = RDMABLK_LE16(rep.queue_depth);
   a.max_inline = RDMABLK_LE32(rep.max_inline);
-  std::memcpy(a.nonce.data(), rep.nonce, a.nonce.size());
+  a.nonce = login::cm_rep_nonce(rep);
   return a;
 }
 
@@ -131,19 +118,17 @@ std::string default_host_id() {
 }
 
 rdmablk_login_req make_login_req(const LoginParams& p, const Nonce& nonce) {
-  rdmablk_login_req req{};
-  req.features = __cpu_to_le32(p.features);
-  req.nr_queues = __cpu_to_le16(p.nr_queues);
-  req.queue_depth = __cpu_to_le16(p.queue_depth);
-  req.max_io_size = __cpu_to_le32(p.max_io_size);
-  put_name(req.export_name, sizeof req.export_name, p.export_name, "export name");
-  put_name(req.host_id, sizeof req.host_id, p.host_id, "host id");
-  if (p.secret) {
-    Mac mac = login_mac(*p.secret, nonce, std::span<const uint8_t, RDMABLK_EXPORT_NAME_MAX>(req.export_name),
-                        std::span<const uint8_t, RDMABLK_HOST_ID_MAX>(req.host_id));
-    std::memcpy(req.mac, mac.data(), mac.size());
-  }
-  return req;
+  check_name(RDMABLK_EXPORT_NAME_MAX, p.export_name, "export name");
+  check_name(RDMABLK_HOST_ID_MAX, p.host_id, "host id");
+  login::LoginFields f;
+  f.export_name = p.export_name;
+  f.host_id = p.host_id;
+  if (p.secret) f.secret = *p.secret;
+  f.features = p.features;
+  f.nr_queues = p.nr_queues;
+  f.queue_depth = p.queue_depth;
+  f.max_io_size = p.max_io_size;
+  return login::make_login_req(f, nonce);
 }
 
 Session parse_login_rsp(const rdmablk_rsp& rsp, std::span<const std::byte> payload, const rdmablk_login_req& req,
@@ -155,31 +140,28 @@ Session parse_login_rsp(const rdmablk_rsp& rsp, std::span<const std::byte> paylo
       line += " (the export needs a secret: secret_file=FILE)";
     throw Error(refusal_errno(status), line);
   }
-  rdmablk_login_rsp lr;
-  if (payload.size() != sizeof lr) broken(peer, "login response", RDMABLK_S_BAD_MESSAGE);
-  std::memcpy(&lr, payload.data(), sizeof lr);
-  int st = rdmablk_check_login_rsp(&lr, &req);
+  login::Grant g;
+  int st = login::decode_login_rsp(payload, req, g);
   if (st != RDMABLK_S_SUCCESS) broken(peer, "login response", st);
 
   Session s;
-  s.session_id = RDMABLK_LE64(lr.session_id);
-  std::memcpy(s.ticket.data(), lr.ticket, s.ticket.size());
-  s.features = RDMABLK_LE32(lr.features);
-  s.export_flags = RDMABLK_LE32(lr.export_flags);
-  s.nr_queues = RDMABLK_LE16(lr.nr_queues);
-  s.queue_depth = RDMABLK_LE16(lr.queue_depth);
-  s.max_io_size = RDMABLK_LE32(lr.max_io_size);
-  s.max_inline = RDMABLK_LE32(lr.max_inline);
-  s.region_addr = RDMABLK_LE64(lr.region_addr);
-  s.region_rkey = RDMABLK_LE32(lr.region_rkey);
-  s.region_size = RDMABLK_LE64(lr.region_size);
+  s.session_id = g.session_id;
+  s.ticket = g.ticket;
+  s.features = g.features;
+  s.export_flags = g.export_flags;
+  s.nr_queues = g.nr_queues;
+  s.queue_depth = g.queue_depth;
+  s.max_io_size = g.max_io_size;
+  s.max_inline = g.max_inline;
+  s.region_addr = g.region_addr;
+  s.region_rkey = g.region_rkey;
+  s.region_size = g.region_size;
 
   ExportInfo& info = s.info;
   info.name = field_name(req.export_name, sizeof req.export_name);
-  info.size = RDMABLK_LE64(lr.size);
-  info.min_block_size = RDMABLK_LE32(lr.logical_block_size);
-  uint32_t optimal = RDMABLK_LE32(lr.optimal_io_size);
-  info.preferred_block_size = std::max(RDMABLK_LE32(lr.physical_block_size), optimal);
+  info.size = g.size;
+  info.min_block_size = g.logical_block_size;
+  info.preferred_block_size = std::max(g.physical_block_size, g.optimal_io_size);
   info.max_block_size = s.max_io_size;
   apply_features(info, s.features, s.export_flags);
   info.can_direct = s.features & RDMABLK_FEAT_DIRECT;

@@ -3,6 +3,8 @@
 // setup", "Login", "Discover"): building the private data and the LOGIN
 // payload, and turning what the target sends back into results or into one
 // clear rdmablk::Error line. No verbs here, so all of it is unit-tested.
+// The wire work itself is the shared rdmablk/login.hpp; this adds the
+// librdmablk errors and the ExportInfo view.
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -13,15 +15,16 @@
 #include <vector>
 
 #include "rdmablk/client.hpp"
+#include "rdmablk/login.hpp"
 #include "rdmablk/proto.h"
 
 namespace rdmablk::rdma {
 
-using Nonce = std::array<uint8_t, RDMABLK_NONCE_LEN>;
-using Ticket = std::array<uint8_t, RDMABLK_TICKET_LEN>;
+using login::Nonce;
+using login::Ticket;
 
 // Queue 0 opens a session (session_id 0, ticket zero); 1..N join it.
-rdmablk_cm_req make_cm_req(uint16_t qid, uint16_t queue_depth, uint64_t session_id = 0, const Ticket& ticket = {});
+using login::make_cm_req;
 
 // What an accept grants, in CPU byte order.
 struct CmAccept {

@@ -8,8 +8,8 @@
 
 namespace rdmablk::rdma {
 
-Mr register_mr(ibv_pd* pd, void* p, size_t n, int access, const char* what) {
-  Mr mr(ibv_reg_mr(pd, p, n, access));
+verbs::Mr register_mr(ibv_pd* pd, void* p, size_t n, int access, const char* what) {
+  verbs::Mr mr(ibv_reg_mr(pd, p, n, access));
   if (!mr) {
     int e = errno ? errno : ENOMEM;
     throw Error(std::error_code(e, std::generic_category()),
@@ -26,7 +26,7 @@ std::shared_ptr<MemoryRegistry> MemoryRegistry::create(ibv_context* device) {
     throw Error(std::error_code(e, std::generic_category()),
                 fmt::format("cannot query RDMA device {}: {}", ibv_get_device_name(device->device),
                             std::generic_category().message(e)));
-  Pd pd(ibv_alloc_pd(device));
+  verbs::Pd pd(ibv_alloc_pd(device));
   if (!pd)
     throw Error(std::errc::not_enough_memory,
                 fmt::format("cannot allocate a protection domain on {}", ibv_get_device_name(device->device)));
@@ -37,7 +37,7 @@ std::shared_ptr<MemoryRegistry> MemoryRegistry::create(ibv_context* device) {
 struct MemoryRegistry::Registration {
   std::shared_ptr<MemoryRegistry> owner;  // keeps the PD alive
   uintptr_t start = 0;
-  Mr into, from;
+  verbs::Mr into, from;
   ~Registration() {
     if (owner) owner->remove(start);
   }

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <optional>
 
-#include "verbs.hpp"
+#include "rdmablk/verbs.hpp"
 
 namespace rdmablk::rdma {
 
@@ -26,7 +26,7 @@ struct Keys {
 };
 
 // Registers [p, p+n) with `access` (IBV_ACCESS_*); throws Error naming `what`.
-Mr register_mr(ibv_pd* pd, void* p, size_t n, int access, const char* what);
+verbs::Mr register_mr(ibv_pd* pd, void* p, size_t n, int access, const char* what);
 
 // The PD every queue of a session uses, and the buffers registered for I/O.
 // Shared by the client and by the registrations it hands out
@@ -55,10 +55,10 @@ class MemoryRegistry : public std::enable_shared_from_this<MemoryRegistry> {
     Keys into, from;
   };
   struct Registration;
-  MemoryRegistry(Pd pd, const ibv_device_attr& attr) : pd_(std::move(pd)), attr_(attr) {}
+  MemoryRegistry(verbs::Pd pd, const ibv_device_attr& attr) : pd_(std::move(pd)), attr_(attr) {}
   void remove(uintptr_t start);
 
-  Pd pd_;
+  verbs::Pd pd_;
   ibv_device_attr attr_{};
   mutable std::mutex mu_;
   std::map<uintptr_t, Entry> entries_;  // by start address

@@ -21,18 +21,11 @@ namespace {
 
 using boost_error = boost::system::error_code;
 
-// wr_id: kind in the top bits, then the slot's generation, then its index,
+// wr_id (rdmablk/wr_id.hpp): the kind, the slot's generation and its index,
 // so a completion always finds its slot and a stale one never matches.
-enum class Kind : uint64_t { recv = 0, send = 1, rdma = 2 };
+using Kind = verbs::WrKind;
 constexpr uint32_t kRecvStride = RDMABLK_MAX_RECV_SIZE;
 constexpr size_t kMinBounce = 64 * 1024;
-
-uint64_t wr_id(Kind k, uint16_t generation, uint32_t index) {
-  return static_cast<uint64_t>(k) << 62 | uint64_t{generation} << 32 | index;
-}
-Kind wr_kind(uint64_t id) { return static_cast<Kind>(id >> 62); }
-uint16_t wr_generation(uint64_t id) { return static_cast<uint16_t>(id >> 32); }
-uint32_t wr_index(uint64_t id) { return static_cast<uint32_t>(id); }
 
 uint32_t make_tag(uint16_t generation, uint32_t index) { return uint32_t{generation} << 16 | index; }
 
@@ -243,7 +236,7 @@ void Queue::create_qp() {
   qa.cap.max_recv_sge = 1;
   if (rdma_create_qp(id_.get(), registry_->pd(), &qa))
     throw Error(sys(errno), fmt::format("cannot create a queue pair of depth {}: {}", depth_, std::strerror(errno)));
-  qp_ = Qp(id_.get());
+  qp_ = verbs::Qp(id_.get());
 
   // A capsule, and after it an inline write or (queue 0) the LOGIN payload.
   send_stride_ = static_cast<uint32_t>(sizeof(rdmablk_cmd)) +
@@ -266,7 +259,7 @@ void Queue::post_recv(uint32_t index) {
   sge.length = kRecvStride;
   sge.lkey = recv_mr_->lkey;
   ibv_recv_wr wr{};
-  wr.wr_id = wr_id(Kind::recv, 0, index);
+  wr.wr_id = verbs::wr_id(Kind::recv, index);
   wr.sg_list = &sge;
   wr.num_sge = 1;
   ibv_recv_wr* bad = nullptr;
@@ -372,8 +365,8 @@ void Queue::spin() {
 
 void Queue::on_wc(const ibv_wc& wc) {
   if (state_ != State::connected) return;  // flushed after a failure
-  Kind kind = wr_kind(wc.wr_id);
-  uint32_t index = wr_index(wc.wr_id);
+  Kind kind = verbs::wr_kind(wc.wr_id);
+  uint32_t index = verbs::wr_index(wc.wr_id);
   if (kind == Kind::recv) {
     if (wc.status != IBV_WC_SUCCESS) {
       fail(std::make_error_code(std::errc::connection_reset),
@@ -385,7 +378,7 @@ void Queue::on_wc(const ibv_wc& wc) {
   }
   Slot::State want = kind == Kind::send ? Slot::State::command : Slot::State::direct;
   if (index >= slots_.size() || slots_[index].state != want ||
-      slots_[index].generation != wr_generation(wc.wr_id) || (kind == Kind::send && slots_[index].send_done)) {
+      slots_[index].generation != verbs::wr_generation(wc.wr_id) || (kind == Kind::send && slots_[index].send_done)) {
     fail(std::make_error_code(std::errc::io_error), "completion for no request in flight (internal error)");
     return;
   }
@@ -587,7 +580,7 @@ void Queue::post_command(uint32_t index) {
   sge.length = send_len;
   sge.lkey = send_mr_->lkey;
   ibv_send_wr wr{};
-  wr.wr_id = wr_id(Kind::send, s.generation, index);
+  wr.wr_id = verbs::wr_id(Kind::send, index, s.generation);
   wr.sg_list = &sge;
   wr.num_sge = 1;
   wr.opcode = IBV_WR_SEND;
@@ -611,7 +604,7 @@ void Queue::post_direct(uint32_t index) {
   sge.length = s.req.length;
   sge.lkey = keys.lkey;
   ibv_send_wr wr{};
-  wr.wr_id = wr_id(Kind::rdma, s.generation, index);
+  wr.wr_id = verbs::wr_id(Kind::rdma, index, s.generation);
   wr.sg_list = &sge;
   wr.num_sge = 1;
   wr.opcode = read ? IBV_WR_RDMA_READ : IBV_WR_RDMA_WRITE;

@@ -24,7 +24,7 @@
 #include "rdma_memory.hpp"
 #include "rdmablk/client.hpp"
 #include "rdmablk/proto.h"
-#include "verbs.hpp"
+#include "rdmablk/verbs.hpp"
 
 namespace rdmablk::rdma {
 
@@ -201,13 +201,13 @@ class Queue {
   // Members die in reverse: descriptors (dups) and slots first, then MRs,
   // QP, CQ, completion channel, id, event channel and last the registry's PD.
   std::shared_ptr<MemoryRegistry> registry_;
-  EventChannel channel_;
-  CmId id_;
-  CompChannel comp_;
-  Cq cq_;
-  Qp qp_;
+  verbs::EventChannel channel_;
+  verbs::CmId id_;
+  verbs::CompChannel comp_;
+  verbs::Cq cq_;
+  verbs::Qp qp_;
   Buffer send_area_, recv_area_;
-  Mr send_mr_, recv_mr_;
+  verbs::Mr send_mr_, recv_mr_;
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
   std::optional<asio::posix::stream_descriptor> cm_fd_, cq_fd_;

@@ -17,10 +17,10 @@ namespace {
 void check_valid(const TargetConfig& c) {
   for (const auto& e : c.exports) {
     FUZZ_CHECK(!e.name.empty() && e.name.size() <= RDMABLK_EXPORT_NAME_MAX);
-    FUZZ_CHECK(e.is_ram() != !e.path.empty());
+    FUZZ_CHECK(e.is_ram() + !e.path.empty() + e.is_rbd() == 1);
     if (e.block_size) FUZZ_CHECK(e.block_size >= 512 && e.block_size <= 4096 && !(e.block_size & (e.block_size - 1)));
     if (e.is_ram()) FUZZ_CHECK(e.ram_size % (e.block_size ? e.block_size : 512) == 0);
-    if (e.mmap) FUZZ_CHECK(!e.is_ram() && e.read_only);
+    if (e.mmap) FUZZ_CHECK(!e.is_ram() && !e.is_rbd() && e.read_only);
   }
   FUZZ_CHECK(c.threads >= 1 && c.threads <= 64);
 }

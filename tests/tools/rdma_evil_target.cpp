@@ -47,6 +47,7 @@
 
 #include "rdmablk/proto.h"
 #include "rdmablk/proto_check.h"
+#include "rdmablk/verbs.hpp"
 
 namespace {
 
@@ -165,53 +166,45 @@ struct Pending {
   rdmablk_cmd cmd;
 };
 
-// One accepted queue: PD, CQ, QP, buffers, the export registered.
+// One accepted queue: PD, CQ, QP, buffers, the export registered. Members
+// in creation order, so they die MRs, QP, CQ, PD, id (the buffers after
+// their MRs).
 struct Conn {
-  rdma_cm_id* id = nullptr;
+  rdmablk::verbs::CmId id;
   uint16_t qid = 0;
   uint16_t depth = 0;
-  ibv_pd* pd = nullptr;
-  ibv_cq* cq = nullptr;
-  ibv_mr* recv_mr = nullptr;
-  ibv_mr* send_mr = nullptr;
-  ibv_mr* store_mr = nullptr;
+  rdmablk::verbs::Pd pd;
+  rdmablk::verbs::Cq cq;
+  rdmablk::verbs::Qp qp;
   std::vector<uint8_t> recv;
   std::vector<uint8_t> send;
+  rdmablk::verbs::Mr recv_mr, send_mr, store_mr;
   uint32_t next_send = 0;
   bool established = false;
   bool broken = false;  // disconnected by us or the peer
   bool logged_in = false;
   uint64_t session = 0;
   std::map<uint64_t, Pending> pending;  // wr_id of the RDMA READ
-  uint64_t next_wr = 1ull << 32;
-
-  ~Conn() {
-    if (id && id->qp) rdma_destroy_qp(id);
-    if (recv_mr) ibv_dereg_mr(recv_mr);
-    if (send_mr) ibv_dereg_mr(send_mr);
-    if (store_mr) ibv_dereg_mr(store_mr);
-    if (cq) ibv_destroy_cq(cq);
-    if (pd) ibv_dealloc_pd(pd);
-    if (id) rdma_destroy_id(id);
-  }
+  uint32_t next_wr = 0;  // index of the next RDMA READ's wr_id
 
   bool setup(uint16_t want_depth) {
     depth = std::min<uint16_t>(want_depth, kMaxDepth);
-    pd = ibv_alloc_pd(id->verbs);
-    cq = pd ? ibv_create_cq(id->verbs, 2 * kSendSlots + depth + 8, nullptr, nullptr, 0) : nullptr;
+    pd.reset(ibv_alloc_pd(id->verbs));
+    if (pd) cq.reset(ibv_create_cq(id->verbs, 2 * kSendSlots + depth + 8, nullptr, nullptr, 0));
     if (!cq) return false;
     ibv_qp_init_attr qa{};
-    qa.send_cq = qa.recv_cq = cq;
+    qa.send_cq = qa.recv_cq = cq.get();
     qa.qp_type = IBV_QPT_RC;
     qa.cap.max_send_wr = kSendSlots;
     qa.cap.max_recv_wr = depth + 1;
     qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
-    if (rdma_create_qp(id, pd, &qa)) return false;
+    if (rdma_create_qp(id.get(), pd.get(), &qa)) return false;
+    qp = rdmablk::verbs::Qp(id.get());
     recv.assign(size_t{depth + 1u} * kRecvSize, 0);
     send.assign(size_t{kSendSlots} * kSendSize, 0);
-    recv_mr = ibv_reg_mr(pd, recv.data(), recv.size(), IBV_ACCESS_LOCAL_WRITE);
-    send_mr = ibv_reg_mr(pd, send.data(), send.size(), IBV_ACCESS_LOCAL_WRITE);
-    store_mr = ibv_reg_mr(pd, store.data(), store.size(), IBV_ACCESS_LOCAL_WRITE);
+    recv_mr.reset(ibv_reg_mr(pd.get(), recv.data(), recv.size(), IBV_ACCESS_LOCAL_WRITE));
+    send_mr.reset(ibv_reg_mr(pd.get(), send.data(), send.size(), IBV_ACCESS_LOCAL_WRITE));
+    store_mr.reset(ibv_reg_mr(pd.get(), store.data(), store.size(), IBV_ACCESS_LOCAL_WRITE));
     if (!recv_mr || !send_mr || !store_mr) return false;
     for (uint32_t i = 0; i <= depth; ++i)
       if (!post_recv(i)) return false;
@@ -221,7 +214,7 @@ struct Conn {
   bool post_recv(uint32_t i) {
     ibv_sge sge{reinterpret_cast<uintptr_t>(recv.data() + size_t{i} * kRecvSize), kRecvSize, recv_mr->lkey};
     ibv_recv_wr wr{}, *bad = nullptr;
-    wr.wr_id = i;
+    wr.wr_id = rdmablk::verbs::wr_id(rdmablk::verbs::WrKind::recv, i);
     wr.sg_list = &sge;
     wr.num_sge = 1;
     return ibv_post_recv(id->qp, &wr, &bad) == 0;
@@ -235,7 +228,7 @@ struct Conn {
     std::memcpy(slot, msg, std::min<size_t>(len, kSendSize));
     ibv_sge sge{reinterpret_cast<uintptr_t>(slot), static_cast<uint32_t>(len), send_mr->lkey};
     ibv_send_wr wr{}, *bad = nullptr;
-    wr.wr_id = 1ull << 40;
+    wr.wr_id = rdmablk::verbs::wr_id(rdmablk::verbs::WrKind::send, 0);
     wr.sg_list = &sge;
     wr.num_sge = 1;
     wr.opcode = inv ? IBV_WR_SEND_WITH_INV : IBV_WR_SEND;
@@ -277,7 +270,7 @@ struct Conn {
     if (broken) return;
     evil(fmt::format("queue {}: disconnecting: {}", qid, why));
     broken = true;
-    rdma_disconnect(id);
+    rdma_disconnect(id.get());
   }
 
   void on_login(const rdmablk_cmd& cmd, const uint8_t* payload, size_t n);
@@ -430,7 +423,7 @@ void Conn::on_io(const rdmablk_cmd& cmd, const uint8_t* payload, size_t n) {
       send_rsp(cmd, RDMABLK_S_SUCCESS, len, false);
       return;
     }
-    uint64_t wr = next_wr++;
+    uint64_t wr = rdmablk::verbs::wr_id(rdmablk::verbs::WrKind::rdma, next_wr++);
     pending[wr] = Pending{cmd};
     if (!rdma(IBV_WR_RDMA_READ, off, len, addr, rkey, wr, true)) drop("cannot post RDMA READ");
     return;
@@ -533,7 +526,7 @@ void Conn::on_recv(uint32_t i, uint32_t len) {
 void Conn::poll_cq() {
   ibv_wc wc[16];
   int n;
-  while (!broken && (n = ibv_poll_cq(cq, 16, wc)) > 0) {
+  while (!broken && (n = ibv_poll_cq(cq.get(), 16, wc)) > 0) {
     for (int k = 0; k < n; ++k) {
       const ibv_wc& c = wc[k];
       if (c.status != IBV_WC_SUCCESS) {
@@ -541,7 +534,7 @@ void Conn::poll_cq() {
         return;
       }
       if (c.opcode == IBV_WC_RECV) {
-        on_recv(static_cast<uint32_t>(c.wr_id), c.byte_len);
+        on_recv(rdmablk::verbs::wr_index(c.wr_id), c.byte_len);
       } else if (c.opcode == IBV_WC_RDMA_READ) {
         auto it = pending.find(c.wr_id);
         if (it == pending.end()) continue;
@@ -601,11 +594,11 @@ bool on_connect_request(rdma_cm_event* ev) {
     }
   }
   auto c = std::make_unique<Conn>();
-  c->id = id;
+  c->id.reset(id);
   c->qid = qid;
   if (!c->setup(want)) {
     evil("cannot set up a queue");
-    c->id = nullptr;
+    c->id.release();  // the caller destroys it (its QP goes with c)
     reject(id, RDMABLK_S_NO_RESOURCES);
     return false;
   }
@@ -633,8 +626,7 @@ bool on_connect_request(rdma_cm_event* ev) {
   cp.rnr_retry_count = 7;
   if (rdma_accept(id, &cp)) {
     evil("rdma_accept failed");
-    c->id = nullptr;
-    rdma_destroy_qp(id);
+    c->id.release();  // the caller destroys it (its QP goes with c)
     return false;
   }
   conns[id] = std::move(c);
@@ -644,18 +636,19 @@ bool on_connect_request(rdma_cm_event* ev) {
 int run() {
   store.resize(opt.size + 4096);
   for (uint64_t o = 0; o < store.size(); ++o) store[o] = pattern_byte(o);
-  rdma_event_channel* ch = rdma_create_event_channel();
-  rdma_cm_id* listen_id = nullptr;
-  if (!ch || rdma_create_id(ch, &listen_id, nullptr, RDMA_PS_TCP)) {
+  rdmablk::verbs::EventChannel ch(rdma_create_event_channel());
+  rdma_cm_id* raw_listen = nullptr;
+  if (!ch || rdma_create_id(ch.get(), &raw_listen, nullptr, RDMA_PS_TCP)) {
     std::perror("rdma_create_id");
     return 1;
   }
+  rdmablk::verbs::CmId listen_id(raw_listen);
   fcntl(ch->fd, F_SETFL, fcntl(ch->fd, F_GETFL) | O_NONBLOCK);
   rdma_addrinfo hints{}, *res = nullptr;
   hints.ai_flags = RAI_PASSIVE;
   hints.ai_port_space = RDMA_PS_TCP;
   if (rdma_getaddrinfo(opt.listen.c_str(), opt.port.c_str(), &hints, &res) ||
-      rdma_bind_addr(listen_id, res->ai_src_addr) || rdma_listen(listen_id, 64)) {
+      rdma_bind_addr(listen_id.get(), res->ai_src_addr) || rdma_listen(listen_id.get(), 64)) {
     std::perror("listen");
     return 1;
   }
@@ -666,7 +659,7 @@ int run() {
   while (!stop && Clock::now() < end) {
     bool busy = false;
     rdma_cm_event* ev = nullptr;
-    while (rdma_get_cm_event(ch, &ev) == 0) {
+    while (rdma_get_cm_event(ch.get(), &ev) == 0) {
       busy = true;
       switch (ev->event) {
         case RDMA_CM_EVENT_CONNECT_REQUEST:
@@ -703,8 +696,6 @@ int run() {
     if (!busy) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   conns.clear();
-  rdma_destroy_id(listen_id);
-  rdma_destroy_event_channel(ch);
   return 0;
 }
 

@@ -28,6 +28,7 @@
 #define RDMABLK_CTL_DEFAULT_CTRL_LOSS_TMO 600	/* seconds */
 #define RDMABLK_CTL_DEFAULT_IO_TIMEOUT 30	/* seconds */
 #define RDMABLK_CTL_MAX_IO_TIMEOUT 3600		/* seconds */
+#define RDMABLK_CTL_MAX_POLL_QUEUES 64
 
 /* struct rdmablk_ctl_map.mode */
 enum rdmablk_ctl_mode {
@@ -68,6 +69,8 @@ enum rdmablk_ctl_state {
  *		counts as broken and is re-established, 1..3600; 0 means 30.
  * @index:	out: N of /dev/rdmablkN.
  * @status:	out: enum rdmablk_status of a refusal by the target, else 0.
+ * @poll_queues: I/O queues to add for polled I/O (HCTX_TYPE_POLL, io_uring
+ *		hipri), 0..RDMABLK_CTL_MAX_POLL_QUEUES; 0 means none.
  * @secret:	the export's secret (only @secret_len bytes are read).
  */
 struct rdmablk_ctl_map {
@@ -88,7 +91,8 @@ struct rdmablk_ctl_map {
 	__u32 io_timeout;
 	__u32 index;
 	__u32 status;
-	__u8 rsvd1[32];
+	__u16 poll_queues;
+	__u8 rsvd1[30];
 	__u8 secret[RDMABLK_CTL_SECRET_MAX];
 };
 

@@ -12,6 +12,7 @@
 #include "ram_backend.hpp"
 #include "rdma_login.hpp"
 #include "rdmablk/auth.hpp"
+#include "rdmablk/login.hpp"
 
 namespace rdmablk::target {
 namespace {
@@ -43,21 +44,19 @@ class RdmaLoginTest : public ::testing::Test {
     };
   }
 
+  // What an initiator sends (the shared rdmablk/login.hpp builds it).
   rdmablk_login_req request(const std::string& exp, const std::string& host = "host-1") {
-    rdmablk_login_req r{};
-    r.features = __cpu_to_le32(RDMABLK_FEAT_ALL);
-    r.nr_queues = __cpu_to_le16(4);
-    r.queue_depth = __cpu_to_le16(32);
-    r.max_io_size = __cpu_to_le32(256 << 10);
-    std::memcpy(r.export_name, exp.data(), exp.size());
-    std::memcpy(r.host_id, host.data(), host.size());
-    return r;
+    login::LoginFields f;
+    f.export_name = exp;
+    f.host_id = host;
+    f.features = RDMABLK_FEAT_ALL;
+    f.nr_queues = 4;
+    f.queue_depth = 32;
+    f.max_io_size = 256 << 10;
+    return login::make_login_req(f, in_.nonce);
   }
 
-  void sign(rdmablk_login_req& r, const std::string& secret) {
-    Mac mac = login_mac(secret, in_.nonce, r.export_name, r.host_id);
-    std::memcpy(r.mac, mac.data(), mac.size());
-  }
+  void sign(rdmablk_login_req& r, const std::string& secret) { login::sign_login_req(r, secret, in_.nonce); }
 
   ExportTable exports_;
   LoginInput in_;

@@ -82,7 +82,8 @@ stress_ms() {  # NAME URL LIMIT: one stress run, its milliseconds on stdout
 # A first run warms up (the file's blocks); the second is the measure.
 stress_ms warm "$URL/gfile" 120 >/dev/null || { tail -n 30 "$t_LOG" >&2; fail "stress run on gfile alone (warm-up)"; }
 base_ms=$(stress_ms base "$URL/gfile" 120) || { tail -n 30 "$t_LOG" >&2; fail "stress run on gfile alone"; }
-"$HOSTILE" "$TARGET_LISTEN" "$t_RDMA_PORT" open ro --file hfile --drip 300 --drip-stop "$WORK/drip.stop" \
+"$HOSTILE" --host "$TARGET_LISTEN" --port "$t_RDMA_PORT" --rw open --ro ro drip --file hfile --seconds 300 \
+  --stop "$WORK/drip.stop" \
   >"$WORK/drip.out" 2>&1 &
 dp=$!
 for _ in $(seq 300); do grep -q '^drip: .*READs sent' "$WORK/drip.out" && break; sleep 0.1; done
@@ -111,7 +112,7 @@ echo "== connect flood from 6 addresses that never log in"
 flood=()
 for i in $(seq 17 22); do
   ip addr add "198.51.100.$i/32" dev v1 || fail "ip addr add 198.51.100.$i"
-  flood+=(--flood-src "198.51.100.$i")
+  flood+=(--src "198.51.100.$i")
 done
 ip rule add pref 22 to 198.51.100.16/28 lookup 102 || fail "ip rule"
 ip route add 198.51.100.16/28 dev v2 src 198.51.100.2 table 102 || fail "ip route"
@@ -121,7 +122,8 @@ start_target f --export open=ram:16M --export ro=ram:1M,ro --rdma-max-pending "$
   --rdma-login-timeout "$FLOOD_LOGIN_TIMEOUT"
 TARGET_LISTEN=$saved_listen
 rc=0
-timeout 300 "$HOSTILE" "$ALT" "$f_RDMA_PORT" open ro "${flood[@]}" --flood-per 32 --flood-cap "$MAX_PENDING" \
+timeout 300 "$HOSTILE" --host "$ALT" --port "$f_RDMA_PORT" --rw open --ro ro flood "${flood[@]}" --per 32 \
+  --cap "$MAX_PENDING" \
   --login-timeout "$FLOOD_LOGIN_TIMEOUT" >"$WORK/flood.out" 2>&1 || rc=$?
 grep -E '^(FAIL|ok)' "$WORK/flood.out"
 [ "$rc" -eq 0 ] || { cat "$WORK/flood.out" >&2; tail -n 30 "$f_LOG" >&2; fail "connect flood (exit $rc)"; }
@@ -153,7 +155,8 @@ p3=$!
 echo "== rdmablk-rdma-hostile (burst $BURST)"
 start=$(date +%s)
 rc=0
-timeout 400 "$HOSTILE" "$TARGET_LISTEN" "$t_RDMA_PORT" open ro --file hfile --direct --burst "$BURST" \
+timeout 400 "$HOSTILE" --host "$TARGET_LISTEN" --port "$t_RDMA_PORT" --rw open --ro ro all --file hfile --direct \
+  --burst "$BURST" \
   --alt-host "$ALT" --denied mine --denied net --secret locked >"$WORK/hostile.out" 2>&1 || rc=$?
 grep -E '^(FAIL|==|stalled|burst|logged)|^ok: (burst|a new session|it gets|the target disconnects|[0-9]+ (unknown|random))' "$WORK/hostile.out" || true
 echo "hostile: $(grep -c '^ok:' "$WORK/hostile.out") checks ok, exit $rc, $(( $(date +%s) - start )) s"

@@ -27,7 +27,7 @@ expect_fail "read past the end" 'past|range|end|invalid|beyond' \
   "$CLI" get "$t_URL/open" "$WORK/x" --offset 16M --length 4k
 
 echo "== a hostile initiator: bad private data, tickets, capsules, rkeys"
-"$RDMABLK_BIN/rdmablk-rdma-hostile" "$TARGET_LISTEN" "$t_RDMA_PORT" open ro || { cat "$t_LOG" >&2; fail "hostile initiator"; }
+"$RDMABLK_BIN/rdmablk-rdma-hostile" --host "$TARGET_LISTEN" --port "$t_RDMA_PORT" --rw open --ro ro all || { cat "$t_LOG" >&2; fail "hostile initiator"; }
 
 # Everything above left the target serving.
 assert_alive "$t_PID" "$t_LOG"

@@ -29,6 +29,7 @@ url = "rdma://10.0.0.5/vol0"
 mode = "direct"
 queues = 4
 qd = 64
+poll_queues = 1
 host_id = "web1"
 secret_file = "/etc/rdmablk/vol0.secret"
 reconnect_delay = 5
@@ -48,6 +49,7 @@ url = "rdma://[fe80::1]:7000/scratch"
   EXPECT_EQ(v.args.mode, "direct");
   EXPECT_EQ(v.args.queues, 4u);
   EXPECT_EQ(v.args.qd, 64u);
+  EXPECT_EQ(v.args.poll_queues, 1u);
   EXPECT_EQ(v.args.host_id, "web1");
   EXPECT_EQ(v.args.secret_file, "/etc/rdmablk/vol0.secret");
   EXPECT_EQ(v.args.reconnect_delay, 5u);
@@ -57,7 +59,7 @@ url = "rdma://[fe80::1]:7000/scratch"
 
   const MapEntry& s = entries[1];  // only a url: the module's defaults
   EXPECT_EQ(s.name, "scratch");
-  EXPECT_EQ(s.where, "maps.conf:15");
+  EXPECT_EQ(s.where, "maps.conf:16");
   EXPECT_EQ(s.args.mode, "command");
   EXPECT_EQ(s.args.queues, 0u);
   EXPECT_EQ(s.args.qd, 0u);
@@ -107,6 +109,7 @@ TEST(MapsConfig, ErrorsNameFileAndLine) {
       {"[a]\nurl = \"rdma://h/x\"\nqueues = 256\n", "maps.conf:3:", "queues"},
       {"[a]\nurl = \"rdma://h/x\"\nqueues = \"4\"\n", "maps.conf:3:", "queues"},
       {"[a]\nurl = \"rdma://h/x\"\nqd = 1024\n", "maps.conf:3:", "qd must be an integer 1..1023"},
+      {"[a]\nurl = \"rdma://h/x\"\npoll_queues = 65\n", "maps.conf:3:", "poll_queues must be an integer 0..64"},
       {"[a]\nurl = \"rdma://h/x\"\nhost_id = \"two words\"\n", "maps.conf:3:", "host_id"},
       {"[a]\nurl = \"rdma://h/x\"\nhost_id = \"\"\n", "maps.conf:3:", "host_id"},
       {"[a]\nurl = \"rdma://h/x\"\nsecret_file = \"vol0.secret\"\n", "maps.conf:3:", "absolute"},
