@@ -53,6 +53,7 @@ WORKLOADS = [  # (key, label)
     ("randrw70-4k-qd32", "4K randrw 70/30 QD32"),
     ("read-128k-qd8", "128K read QD8"),
     ("write-128k-qd8", "128K write QD8"),
+    ("pollread-4k-qd1", "4K randread QD1 polled (io_uring hipri)"),
 ]
 LABEL = dict(WORKLOADS)
 METRICS = ("iops", "mb_s", "p50_us", "p99_us", "p999_us", "cpu_us_per_io", "ctxt_per_io", "vm_cpu_pct",
@@ -229,6 +230,11 @@ def goals(results):
                 v = med(results, w, s, "target_ctxt_per_io")
                 if bl.isnum(v):
                     add("target context switches", f"{s}: {LABEL[w]} target context switches per I/O", v, "<=", 0.5)
+    if "nvme-rdma" in present:
+        for s in kernel:
+            add("polled (fio io_uring --hipri on a poll queue)",
+                f"{s} / nvme-rdma: {LABEL['pollread-4k-qd1']} p50 latency",
+                ratio("pollread-4k-qd1", s, "nvme-rdma", "p50_us"))
     lat = pt(results, "ib_read_lat-4096", "typical_us")
     for s in ("rdmablk-direct", "user-direct", "user-direct-poll"):
         if s in present:

@@ -104,7 +104,7 @@ struct RdmaServerOptions {
   // long before it arms it and sleeps (0: sleep at once). Catches the next
   // command of a busy initiator without a wakeup.
   std::chrono::microseconds spin{kDefaultSpin};
-  static constexpr std::chrono::microseconds kDefaultSpin{50};
+  static constexpr std::chrono::microseconds kDefaultSpin{200};
   // A queue 0 that received nothing for this long is disconnected; 0: never.
   std::chrono::milliseconds keepalive_timeout{RDMABLK_KEEPALIVE_TIMEOUT_MS};
   // A queue 0 that has not logged in this long after it was accepted is
