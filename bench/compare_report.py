@@ -13,6 +13,8 @@ Raw files (written by bench/compare inside the VM):
   SYSTEM-...-repN.sys          "busy total ctxt" deltas of /proc/stat around
                                the job: busy and total jiffies summed over
                                all vCPUs, context switches
+  SYSTEM-...-repN.tgt          context switches of the rdmablk-target process
+                               (all threads) during the job; none for nvmet
   perftest-TOOL-SIZE.txt       perftest output on rxe0 (the floor)
   meta.txt                     KEY<TAB>VALUE lines (note, system and device
                                lines may repeat)
@@ -51,9 +53,11 @@ WORKLOADS = [  # (key, label)
     ("randrw70-4k-qd32", "4K randrw 70/30 QD32"),
     ("read-128k-qd8", "128K read QD8"),
     ("write-128k-qd8", "128K write QD8"),
+    ("pollread-4k-qd1", "4K randread QD1 polled (io_uring hipri)"),
 ]
 LABEL = dict(WORKLOADS)
-METRICS = ("iops", "mb_s", "p50_us", "p99_us", "p999_us", "cpu_us_per_io", "ctxt_per_io", "vm_cpu_pct")
+METRICS = ("iops", "mb_s", "p50_us", "p99_us", "p999_us", "cpu_us_per_io", "ctxt_per_io", "vm_cpu_pct",
+           "target_ctxt_per_io")
 
 # Which perftest moves data the way a system's 128K transfers do. Reads move
 # data target -> initiator: command mode and nvme-rdma do that with the
@@ -122,6 +126,12 @@ def collect(out):
                     rec["cpu_us_per_io"] = busy / hz * 1e6 / rec["ios"]
                     rec["ctxt_per_io"] = ctxt / rec["ios"]
             except ValueError:
+                pass
+        tgt_file = path.with_suffix(".tgt")
+        if tgt_file.exists() and rec["ios"]:
+            try:
+                rec["target_ctxt_per_io"] = float(tgt_file.read_text().split()[0]) / rec["ios"]
+            except (ValueError, IndexError):
                 pass
         runs.append(rec)
 
@@ -211,6 +221,20 @@ def goals(results):
                 add(grp, f"{s} / nvme-rdma: {LABEL[w]} IOPS", ratio(w, s, "nvme-rdma", "iops"), ">=", 1.25)
             for w in ("read-128k-qd8", "write-128k-qd8"):
                 add(grp, f"{s} / nvme-rdma: {LABEL[w]} MB/s", ratio(w, s, "nvme-rdma", "mb_s"), ">=", 1.0)
+            for w in ("randread-4k-qd32", "randwrite-4k-qd32"):
+                add(grp, f"{s} / nvme-rdma: {LABEL[w]} CPU us per I/O (whole VM)",
+                    ratio(w, s, "nvme-rdma", "cpu_us_per_io"), "<=", 1.0)
+    for s in ("rdmablk-command", "user-command"):
+        if s in present:
+            for w in ("randread-4k-qd32", "randwrite-4k-qd32"):
+                v = med(results, w, s, "target_ctxt_per_io")
+                if bl.isnum(v):
+                    add("target context switches", f"{s}: {LABEL[w]} target context switches per I/O", v, "<=", 0.5)
+    if "nvme-rdma" in present:
+        for s in kernel:
+            add("polled (fio io_uring --hipri on a poll queue)",
+                f"{s} / nvme-rdma: {LABEL['pollread-4k-qd1']} p50 latency",
+                ratio("pollread-4k-qd1", s, "nvme-rdma", "p50_us"))
     lat = pt(results, "ib_read_lat-4096", "typical_us")
     for s in ("rdmablk-direct", "user-direct", "user-direct-poll"):
         if s in present:
@@ -277,11 +301,14 @@ def report(results, out, plots=True):
                 continue
             rows.append([label, s, bl.cell(m["iops"]), bl.cell(m["mb_s"], 1), bl.cell(m["p50_us"]),
                          bl.cell(m["p99_us"]), bl.cell(m["p999_us"]), bl.num(m["cpu_us_per_io"]["median"]),
-                         bl.num(m["vm_cpu_pct"]["median"])])
+                         bl.num(m["vm_cpu_pct"]["median"]), bl.num(m.get("target_ctxt_per_io", {}).get("median", bl.NAN), 2)])
     p("Medians over the repetitions, (min..max) where they differ. CPU us/IO: busy time of the whole VM "
-      "(both vCPUs: client, target, rxe, softirqs) per I/O, from /proc/stat around each job.")
+      "(both vCPUs: client, target, rxe, softirqs) per I/O, from /proc/stat around each job. "
+      "Target cs/IO: context switches of the rdmablk-target process (all threads) per I/O "
+      "(- for nvmet, which runs in the kernel).")
     p("")
-    p(bl.table(["workload", "system", "IOPS", "MB/s", "p50 us", "p99 us", "p99.9 us", "CPU us/IO", "VM CPU %"],
+    p(bl.table(["workload", "system", "IOPS", "MB/s", "p50 us", "p99 us", "p99.9 us", "CPU us/IO", "VM CPU %",
+                "target cs/IO"],
                rows))
     p("")
     ptx = results["perftest"]

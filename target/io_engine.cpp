@@ -35,7 +35,14 @@ class IoEngine::Ring {
   // Returns nullptr (and the errno in `error`) when io_uring is unusable.
   static std::unique_ptr<Ring> create(IoEngine& engine, unsigned entries, int& error) {
     auto ring = std::unique_ptr<Ring>(new Ring(engine));
-    error = -io_uring_queue_init(entries, &ring->ring_, 0);
+    // Only the worker thread submits: SINGLE_ISSUER (5.19+) lets the kernel
+    // skip the locking that sharing would need. Older kernels refuse the
+    // flag with EINVAL: the ring is set up without it.
+#ifdef IORING_SETUP_SINGLE_ISSUER
+    error = -io_uring_queue_init(entries, &ring->ring_, IORING_SETUP_SINGLE_ISSUER);
+    if (error == EINVAL)
+#endif
+      error = -io_uring_queue_init(entries, &ring->ring_, 0);
     if (error != 0) return nullptr;
     ring->initialized_ = true;
     Fd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -68,14 +75,30 @@ class IoEngine::Ring {
     return s;
   }
 
+  // Queued SQEs go to the kernel once, after the handler that queued them
+  // (a worker's pass over its CQ queues the I/O of every command it found):
+  // one io_uring_submit per pass, not per request.
+  void submit_soon() {
+    if (submit_posted_) return;
+    submit_posted_ = true;
+    asio::post(engine_.ctx_, [this] {
+      submit_posted_ = false;
+      submit();
+    });
+  }
+
   void submit() {
     int r = io_uring_submit(&ring_);
     if (r < 0) {
       // Transient (EINTR, EAGAIN, EBUSY): the SQEs stay queued; try again
       // once the loop has run the completions that free resources.
       spdlog::debug("io_uring_submit: {}", std::strerror(-r));
-      asio::post(engine_.ctx_, [this] { submit(); });
+      submit_soon();
+      return;
     }
+    // RAM disks (brd) and the page cache complete inside the submit: handle
+    // them now instead of after a trip through the eventfd and epoll.
+    reap();
   }
 
  private:
@@ -103,6 +126,7 @@ class IoEngine::Ring {
   IoEngine& engine_;
   io_uring ring_{};
   bool initialized_ = false;
+  bool submit_posted_ = false;
   asio::posix::stream_descriptor efd_;
   uint64_t counter_ = 0;
 };
@@ -125,7 +149,7 @@ IoEngine::~IoEngine() = default;
 void IoEngine::read(int fd, std::byte* buf, uint32_t len, uint64_t offset, Io& io) {
   if (ring_) {
     io_uring_prep_read(ring_->sqe(io), fd, buf, len, offset);
-    ring_->submit();
+    ring_->submit_soon();
     return;
   }
   blocking(io, [=] { return result_or_errno(::pread(fd, buf, len, static_cast<off_t>(offset))); });
@@ -136,7 +160,7 @@ void IoEngine::write(int fd, const std::byte* buf, uint32_t len, uint64_t offset
     io_uring_sqe* s = ring_->sqe(io);
     io_uring_prep_write(s, fd, buf, len, offset);
     if (dsync) s->rw_flags = RWF_DSYNC;
-    ring_->submit();
+    ring_->submit_soon();
     return;
   }
   blocking(io, [=] {
@@ -148,7 +172,7 @@ void IoEngine::write(int fd, const std::byte* buf, uint32_t len, uint64_t offset
 void IoEngine::fdatasync(int fd, Io& io) {
   if (ring_) {
     io_uring_prep_fsync(ring_->sqe(io), fd, IORING_FSYNC_DATASYNC);
-    ring_->submit();
+    ring_->submit_soon();
     return;
   }
   blocking(io, [=] { return result_or_errno(::fdatasync(fd)); });
@@ -158,7 +182,7 @@ void IoEngine::fallocate(int fd, int mode, uint64_t offset, uint64_t len, Io& io
   if (ring_) {
     io_uring_prep_fallocate(ring_->sqe(io), fd, mode, static_cast<off_t>(offset),
                             static_cast<off_t>(len));
-    ring_->submit();
+    ring_->submit_soon();
     return;
   }
   blocking(io, [=] {

@@ -107,6 +107,13 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
   app.add_flag("--rdma-poll", rdma.poll,
                "Busy-poll RDMA completion queues instead of sleeping until a completion arrives:\n"
                "lowest latency, but every worker thread keeps a core busy");
+  int64_t spin_us = rdma.spin.count();
+  app.add_option("--rdma-spin-us", spin_us,
+                 fmt::format("Adaptive polling: keep polling an RDMA completion queue this many microseconds after\n"
+                             "its last completion before sleeping on it; 0 = sleep at once (default {})",
+                             RdmaServerOptions::kDefaultSpin.count()))
+      ->type_name("US")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
   int keepalive_s = RDMABLK_KEEPALIVE_TIMEOUT_MS / 1000;
   auto* keepalive_opt =
       app.add_option("--rdma-keepalive-timeout", keepalive_s,
@@ -195,6 +202,7 @@ std::optional<Options> parse_command_line(int argc, char** argv, int& exit_code)
   o.port_file = port_file;
   o.log_level = log_level;
   if (keepalive_opt->count()) rdma.keepalive_timeout = std::chrono::seconds(keepalive_s);
+  rdma.spin = std::chrono::microseconds(spin_us);
   if (login_opt->count()) rdma.login_timeout = std::chrono::seconds(login_s);
   o.rdma = rdma;
   return o;

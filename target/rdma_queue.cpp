@@ -66,6 +66,8 @@ RdmaQueue::RdmaQueue(RdmaQueueParams p)
       login_timer_(p.worker->context()),
       stall_timer_(p.worker->context()),
       poll_(p.poll),
+      spin_(p.poll ? std::chrono::steady_clock::duration(kSpinWindow)
+                   : std::chrono::duration_cast<std::chrono::steady_clock::duration>(p.spin)),
       keepalive_timeout_(p.keepalive_timeout),
       login_timeout_(p.login_timeout),
       session_(std::move(p.session)),
@@ -248,23 +250,13 @@ void RdmaQueue::watch_send_stall() {
   });
 }
 
+// The worker's loop for this queue: answer what the CQ holds, then keep
+// polling while completions came recently (the next command of a busy
+// initiator lands within microseconds, and catching it costs no wakeup), and
+// only then arm the CQ and sleep on its channel. Each pass is one handler,
+// so backend completions, timers and the other queues run in between; the
+// backend I/O a pass queued is submitted once, after it (IoEngine).
 void RdmaQueue::watch_cq() {
-  if (poll_ && std::chrono::steady_clock::now() - last_completion_ < kSpinWindow) {
-    // Busy polling: come back as soon as the loop has run what else is ready.
-    asio::post(worker_.context(), [self = shared_from_this()] {
-      if (self->finished_) return;
-      if (self->poll_cq() > 0) self->last_completion_ = std::chrono::steady_clock::now();
-      if (self->finished_) return;
-      if (std::chrono::steady_clock::now() - self->last_completion_ >= kSpinWindow) {
-        // Going to sleep: arm, then catch what landed before the arming.
-        ibv_req_notify_cq(self->cq_.get(), 0);
-        self->poll_cq();
-        if (self->finished_) return;
-      }
-      self->watch_cq();
-    });
-    return;
-  }
   channel_fd_->async_wait(asio::posix::stream_descriptor::wait_read,
                           [self = shared_from_this()](const error_code& ec) {
                             if (!ec && !self->finished_) self->on_cq_readable();
@@ -275,13 +267,32 @@ void RdmaQueue::on_cq_readable() {
   ibv_cq* cq = nullptr;
   void* context = nullptr;
   while (ibv_get_cq_event(channel_.get(), &cq, &context) == 0) cq_.event_received();
-  // Answer what is there first (the initiator waits for that, not for the
-  // re-arm syscall), then re-arm and poll again for what landed in between.
-  int n = poll_cq();
+  ++wakeups_;
+  sleep_or_spin(poll_cq());
+}
+
+void RdmaQueue::spin_pass() {
   if (finished_) return;
+  sleep_or_spin(poll_cq());
+}
+
+// After a pass that handled `handled` completions (the CQ is not armed):
+// spin again while within the window, else arm, catch what landed before
+// the arming, and sleep.
+void RdmaQueue::sleep_or_spin(int handled) {
+  if (finished_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (handled > 0) last_completion_ = now;
+  if (spin_.count() > 0 && now - last_completion_ < spin_) {
+    asio::post(worker_.context(), [self = shared_from_this()] { self->spin_pass(); });
+    return;
+  }
   ibv_req_notify_cq(cq_.get(), 0);
-  n += poll_cq();
-  if (n > 0) last_completion_ = std::chrono::steady_clock::now();  // poll mode: spin again
+  if (poll_cq() > 0 && !finished_ && spin_.count() > 0) {
+    // Landed between the last poll and the arming: the CQ is armed now, and
+    // its event (if any) is consumed by the next wakeup.
+    last_completion_ = std::chrono::steady_clock::now();
+  }
   if (!finished_) watch_cq();
 }
 
@@ -800,9 +811,10 @@ void RdmaQueue::maybe_finished() {
     channel_fd_.reset();
   }
   if (session_ && qid_ == 0)
-    spdlog::info("rdma {}: {} closed after {} commands: {}", name_, session_->name, served_, close_reason_);
+    spdlog::info("rdma {}: {} closed after {} commands ({} wakeups): {}", name_, session_->name, served_, wakeups_,
+                 close_reason_);
   else
-    spdlog::info("rdma {}: closed after {} commands: {}", name_, served_, close_reason_);
+    spdlog::info("rdma {}: closed after {} commands ({} wakeups): {}", name_, served_, wakeups_, close_reason_);
   server_.queue_finished(shared_from_this());
 }
 

@@ -51,6 +51,7 @@ struct RdmaQueueParams {
   std::string name;           // "192.0.2.1:45678 q0", for the log
   std::array<uint8_t, RDMABLK_NONCE_LEN> nonce{};  // queue 0
   bool poll = false;          // busy-poll the CQ instead of waiting for events
+  std::chrono::microseconds spin{0};  // adaptive polling window after a completion
   // Queue 0 is closed when nothing arrived for this long (0: never).
   std::chrono::milliseconds keepalive_timeout{RDMABLK_KEEPALIVE_TIMEOUT_MS};
   // Queue 0 is closed when it has not logged in this long after start() (0: never).
@@ -152,6 +153,8 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   void sends_posted(uint32_t n);  // count them; watch for a stalled send queue
   void watch_send_stall();
   void on_cq_readable();
+  void spin_pass();
+  void sleep_or_spin(int handled);
   int poll_cq();  // completions handled
   void on_completion(const ibv_wc& wc);
   void on_recv(uint32_t buf, uint32_t len);
@@ -206,6 +209,7 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   std::chrono::steady_clock::time_point last_send_progress_;
   bool stall_watch_ = false;
   const bool poll_;
+  const std::chrono::steady_clock::duration spin_;  // how long to poll after the last completion
   const std::chrono::milliseconds keepalive_timeout_;
   const std::chrono::milliseconds login_timeout_;
   std::chrono::steady_clock::time_point last_recv_;
@@ -232,6 +236,7 @@ class RdmaQueue : public std::enable_shared_from_this<RdmaQueue> {
   uint32_t in_use_ = 0;        // requests not free
   uint32_t before_stop_ = 0;   // requests received before stop() still in use
   uint64_t served_ = 0;
+  uint64_t wakeups_ = 0;  // completion-channel events that woke the worker (adaptive polling saves them)
 
   bool watching_ = false;
   bool stopping_ = false;

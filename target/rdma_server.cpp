@@ -527,6 +527,7 @@ rdma_cm_id* RdmaServer::on_connect_request(rdma_cm_event& ev) {
                    : fmt::format("{} q{}", who, qid);
   p.session = session;
   p.poll = options_.poll;
+  p.spin = options_.spin;
   p.keepalive_timeout = options_.keepalive_timeout;
   p.login_timeout = options_.login_timeout;
   p.pending_login = pending;

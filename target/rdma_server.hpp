@@ -100,6 +100,11 @@ struct RdmaServerOptions {
   unsigned bounce_buffers = 16;  // per worker and device, of limits.max_io_size
   std::chrono::milliseconds drain_timeout{10'000};  // at shutdown
   bool poll = false;  // busy-poll CQs (lowest latency, one core per worker)
+  // Adaptive polling: after a completion a queue keeps polling its CQ this
+  // long before it arms it and sleeps (0: sleep at once). Catches the next
+  // command of a busy initiator without a wakeup.
+  std::chrono::microseconds spin{kDefaultSpin};
+  static constexpr std::chrono::microseconds kDefaultSpin{200};
   // A queue 0 that received nothing for this long is disconnected; 0: never.
   std::chrono::milliseconds keepalive_timeout{RDMABLK_KEEPALIVE_TIMEOUT_MS};
   // A queue 0 that has not logged in this long after it was accepted is

@@ -98,7 +98,18 @@ void NbdClient::submit(Op op, uint16_t type, uint64_t offset, uint64_t length, s
   r.flags = fua ? kCmdFlagFua : 0;
   // Without a write cache (no NBD_FLAG_SEND_FLUSH) a flush has nothing to do.
   r.local = r.status || (op == Op::flush && !info_.can_flush);
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  // On the I/O thread (a completion submitting the next request) with
+  // nothing queued ahead and a free slot: start the write now, not through
+  // a handler posted to our own loop.
+  if (std::this_thread::get_id() == io_thread_.get_id() && !r.local && !closing_ && pending_.empty()) {
+    if (Connection* c = pick_connection()) {
+      lock.unlock();
+      c->enqueue(std::move(r), Clock::now() + opts_.timeout);
+      c->start_writing();
+      return;
+    }
+  }
   pending_.push(std::move(r));
   // Completions run later on the I/O thread, never inside this call.
   if (!pump_posted_) {

@@ -295,7 +295,17 @@ void RdmaClient::submit(Op op, uint8_t opcode, uint64_t offset, uint64_t length,
 }
 
 void RdmaClient::push(Request&& r) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  // On the I/O thread (a completion submitting the next request) with
+  // nothing queued ahead and a free slot: post now, not through a handler
+  // posted to our own loop.
+  if (std::this_thread::get_id() == io_thread_.get_id() && !r.local && !closing_ && pending_.empty()) {
+    if (Queue* q = pick(r)) {
+      lock.unlock();
+      q->post(std::move(r), Clock::now() + opts_.timeout);
+      return;
+    }
+  }
   pending_.push(std::move(r));
   // Completions run later on the I/O thread, never inside the submit call.
   if (!pump_posted_) {

@@ -52,7 +52,9 @@ int ms(std::chrono::milliseconds t) {
 
 Queue::Queue(asio::io_context& io, uint16_t qid, std::string peer, QueueEvents& events,
              std::chrono::milliseconds timeout)
-    : io_(io), qid_(qid), peer_(std::move(peer)), events_(events), timeout_(timeout) {}
+    : io_(io), qid_(qid), peer_(std::move(peer)), events_(events), timeout_(timeout) {
+  set_poll(false);
+}
 
 Queue::~Queue() {
   // Descriptors first: their handlers must not run on a half-destroyed queue.
@@ -278,7 +280,7 @@ void Queue::watch_cq() {
     unsigned events = 0;
     while (ibv_get_cq_event(comp_.get(), &cq, &ctx) == 0) ++events;  // EAGAIN: drained
     if (events) ibv_ack_cq_events(cq_.get(), events);
-    if (poll_ && state_ == State::connected) {
+    if (state_ == State::connected) {
       // The event disarmed the CQ: spin from here; spin() re-arms when it stops.
       if (drain_cq() > 0) last_activity_ = Clock::now();
       start_spin();
@@ -316,6 +318,17 @@ int Queue::drain_cq() {
 // and this long once idle (room for the caller's next request).
 constexpr auto kSpinBusy = std::chrono::milliseconds(2);
 constexpr auto kSpinIdle = std::chrono::microseconds(200);
+// Adaptive polling (the default): a window about one round trip of a 4K
+// command, so an answer that comes soon costs no sleep and wakeup, and a
+// slow one costs little spinning; nothing once idle.
+constexpr auto kAdaptiveBusy = std::chrono::microseconds(200);
+constexpr auto kAdaptiveIdle = std::chrono::microseconds(0);
+
+void Queue::set_poll(bool poll) {
+  poll_ = poll;
+  spin_busy_ = poll ? Clock::duration(kSpinBusy) : Clock::duration(kAdaptiveBusy);
+  spin_idle_ = poll ? Clock::duration(kSpinIdle) : Clock::duration(kAdaptiveIdle);
+}
 
 void Queue::start_spin() {
   if (spinning_ || state_ != State::connected) return;
@@ -336,8 +349,7 @@ void Queue::spin() {
     spinning_ = false;
     return;
   }
-  auto window = idle() ? std::chrono::duration_cast<Clock::duration>(kSpinIdle)
-                       : std::chrono::duration_cast<Clock::duration>(kSpinBusy);
+  auto window = idle() ? spin_idle_ : spin_busy_;
   if (now - last_activity_ < window) {
     asio::post(io_, [this] { spin(); });
     return;
@@ -476,10 +488,8 @@ void Queue::post(Request&& r, Clock::time_point deadline) {
   s.deadline = deadline;
   s.send_done = s.rsp_done = s.holds_read = s.bounced = false;
   s.result = {};
-  if (poll_) {
-    last_activity_ = Clock::now();
-    start_spin();
-  }
+  last_activity_ = Clock::now();
+  start_spin();
   bool data = s.req.opcode == RDMABLK_OP_READ || s.req.opcode == RDMABLK_OP_WRITE;
   bool direct = lim_.direct && data && (s.req.opcode == RDMABLK_OP_WRITE || max_read_credits_ > 0);
   if (direct)

@@ -101,8 +101,10 @@ class Queue {
   // Until the client is open its failures reach the caller as the thrown
   // error; afterwards they are logged as warnings too.
   void set_quiet(bool quiet) { quiet_ = quiet; }
-  // Poll mode: spin on the CQ while requests are in flight (see spin()).
-  void set_poll(bool poll) { poll_ = poll; }
+  // Poll mode: spin on the CQ while requests are in flight (see spin());
+  // without it the queue polls adaptively, a short window after each post
+  // or completion, then sleeps on the completion channel.
+  void set_poll(bool poll);
 
   bool alive() const { return state_ == State::connected; }
   bool has_free_slot() const { return !free_.empty(); }
@@ -182,6 +184,7 @@ class Queue {
   State state_ = State::idle;
   bool quiet_ = true;
   bool poll_ = false;
+  Clock::duration spin_busy_, spin_idle_;  // spin windows, requests in flight / none
   bool spinning_ = false;  // poll mode: a spin() pass is posted; the CQ is not armed meanwhile
   Clock::time_point last_activity_;  // poll mode: last post or completion
   std::optional<Error> setup_error_;

@@ -65,6 +65,8 @@ class CompareReport(unittest.TestCase):
                     text = bench_json(it, lat, size) if s.startswith("user-") else fio_json(it, lat, size, rep == 1)
                     (raw / f"{name}.json").write_text(text)
                     (raw / f"{name}.sys").write_text(f"{int(it * 5)} 1000 {int(it * 50)}\n")
+                    if not s.startswith("nvme-"):  # nvmet has no target process
+                        (raw / f"{name}.tgt").write_text(f"{int(it * 5) // 4}\n")  # 0.25 per I/O
         (raw / "perftest-ib_read_lat-4096.txt").write_text(LAT.format(t=100.0))
         (raw / "perftest-ib_write_lat-4096.txt").write_text(LAT.format(t=70.0))
         (raw / "perftest-ib_read_bw-131072.txt").write_text(BW.format(s=131072, bw=62.5))   # 65.536 MB/s
@@ -125,6 +127,13 @@ class CompareReport(unittest.TestCase):
         self.assertEqual((s["iops"]["min"], s["iops"]["max"], s["iops"]["n"]), (1000, 1100, 2))
         self.assertAlmostEqual(s["cpu_us_per_io"]["median"], 1e4)  # as many jiffies (10 ms) as I/Os
         self.assertAlmostEqual(s["ctxt_per_io"]["median"], 10)
+        self.assertEqual(s["target_ctxt_per_io"]["n"], 0)  # nvmet: no target process
+        t = results["summary"]["randread-4k-qd32"]["rdmablk-command"]["target_ctxt_per_io"]
+        self.assertAlmostEqual(t["median"], 0.25, places=3)
+        g = self.goal(results, "rdmablk-command: 4K randread QD32 target context switches per I/O")
+        self.assertTrue(g["met"])
+        g = self.goal(results, "rdmablk-command / nvme-rdma: 4K randwrite QD32 CPU us per I/O (whole VM)")
+        self.assertAlmostEqual(g["value"], 1.0, places=3)
 
         g = self.goal(results, "rdmablk-command / nvme-rdma: 4K randread QD1 p50 latency")
         self.assertAlmostEqual(g["value"], 0.76)
@@ -156,6 +165,8 @@ class CompareReport(unittest.TestCase):
 
         md = cr.report(back, self.out, plots=False)
         self.assertIn("| 4K randread QD1 | nvme-rdma | 1,050 (1,000..1,100) |", md)
+        self.assertRegex(md, r"\| 4K randread QD32 \| rdmablk-command \| .* \| 0\.25 \|")
+        self.assertRegex(md, r"\| 4K randread QD32 \| nvme-rdma \| .* \| - \|")
         self.assertIn("| rdmablk-command / nvme-rdma: 4K randread QD32 IOPS | 1.00x | >= 1.25 | MISSED (by 20%) |", md)
         self.assertIn("| rdmablk-command / nvme-rdma: 4K randread QD1 p50 latency | 0.76x | <= 0.8 | met (by 5%) |", md)
         self.assertIn("- teardown: clean", md)
