@@ -1,3 +1,10 @@
+// One RDMA queue's request state machine (rdma_queue.hpp): the CQ loop
+// (poll, spin, sleep), command dispatch, the bounce-buffer and backend
+// hand-offs of READ and WRITE, responses and the queue's orderly close.
+// Past 800 lines because it is one state machine: its stages share the
+// request slots and the send-queue accounting, and splitting them across
+// files would put one invariant (slots freed in send-queue order, receive
+// buffer reposted before the response) in several places.
 #include "rdma_queue.hpp"
 
 #include <algorithm>

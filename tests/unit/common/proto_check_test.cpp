@@ -1,5 +1,6 @@
 // rdmablk_check_*() on valid messages and on one broken field at a time,
 // so that each status of each check, and the order between them, is pinned.
+// Long because it is a table: one case per field of every message.
 #include "rdmablk/proto_check.h"
 
 #include <endian.h>
