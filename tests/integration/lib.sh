@@ -92,3 +92,41 @@ random_file() {
 same_bytes() {
   cmp "$1" "$2" || fail "${3:-data} differs between $1 and $2"
 }
+
+# Metrics (--metrics): scrape fetches $murl (the caller sets it) into
+# $WORK/scrape.txt; metric NAME LABELS prints one sample of the last scrape
+# ("missing" when absent); expect NAME LABELS OP VALUE asserts one.
+scrape() { curl -fsS --max-time 10 "$murl" >"$WORK/scrape.txt" || fail "curl $murl"; }
+metric() {
+  local key=$1
+  [ -z "$2" ] || key="$1{$2}"
+  awk -v key="$key" '$1 == key { print $2; found = 1 } END { if (!found) print "missing" }' "$WORK/scrape.txt"
+}
+expect() {
+  local v
+  v=$(metric "$1" "$2")
+  [ "$v" != missing ] || { cat "$WORK/scrape.txt" >&2; fail "no sample $1{$2}"; }
+  awk -v v="$v" -v w="$4" "BEGIN { exit !(v $3 w) }" || fail "$1{$2} = $v, expected $3 $4"
+  echo "ok: $1{$2} = $v"
+}
+
+# finish_client PID LOG WHAT: wait for a client started in the background,
+# print its log, and fail unless it exited 0.
+finish_client() {
+  local rc=0
+  wait "$1" || rc=$?
+  cat "$2"
+  [ "$rc" -eq 0 ] || fail "$3 (exit $rc)"
+}
+
+# dkms_build SOURCETREE: dkms build of rdmablk/$version from SOURCETREE
+# (holding rdmablk-$version/) for the VM kernel ($RDMABLK_VM_KVER,
+# $RDMABLK_VM_KDIR) in $WORK/dkms; sets ko to the module it built.
+dkms_build() {
+  mkdir -p "$WORK/dkms"
+  dkms build "rdmablk/$version" --sourcetree "$1" --dkmstree "$WORK/dkms" \
+    -k "$RDMABLK_VM_KVER" --kernelsourcedir "$RDMABLK_VM_KDIR" >"$WORK/dkms.log" 2>&1 ||
+    { tail -n 40 "$WORK/dkms.log" >&2; find "$WORK/dkms" -name make.log -exec tail -n 40 {} + >&2; fail "dkms build"; }
+  ko=$(find "$WORK/dkms/rdmablk/$version/$RDMABLK_VM_KVER" -name 'rdmablk.ko*' | head -n 1)
+  [ -n "$ko" ] || fail "dkms build made no rdmablk.ko"
+}

@@ -20,11 +20,6 @@ for f in dkms.conf kmod/Kbuild kmod/main.c common/include/rdmablk/ctl.h common/i
 done
 grep -qx "PACKAGE_VERSION=\"$version\"" "$src/dkms.conf" || fail "dkms.conf does not say version $version"
 
-mkdir -p "$WORK/dkms"
-dkms build "rdmablk/$version" --sourcetree "$WORK/root/usr/src" --dkmstree "$WORK/dkms" \
-  -k "$RDMABLK_VM_KVER" --kernelsourcedir "$RDMABLK_VM_KDIR" >"$WORK/dkms.log" 2>&1 ||
-  { tail -n 40 "$WORK/dkms.log" >&2; find "$WORK/dkms" -name make.log -exec tail -n 40 {} + >&2; fail "dkms build"; }
-ko=$(find "$WORK/dkms/rdmablk/$version/$RDMABLK_VM_KVER" -name 'rdmablk.ko*' | head -n 1)
-[ -n "$ko" ] || fail "dkms build made no rdmablk.ko"
+dkms_build "$WORK/root/usr/src"
 modinfo -F vermagic "$ko" | grep -q "^$RDMABLK_VM_KVER " || fail "$ko is not built for $RDMABLK_VM_KVER"
 echo "ok: dkms build rdmablk/$version for $RDMABLK_VM_KVER: ${ko#"$WORK"/}"

@@ -16,19 +16,7 @@ mport=$(sed -n 's/^metrics=//p' "$WORK/t.ports")
 murl=http://127.0.0.1:$mport/metrics
 url=nbd://127.0.0.1:$t_PORT
 
-# metric NAME LABELS: the value of one sample in the last scrape.
-scrape() { curl -fsS --max-time 10 "$murl" >"$WORK/scrape.txt" || fail "curl $murl"; }
-metric() {
-  local key=$1
-  [ -z "$2" ] || key="$1{$2}"
-  awk -v key="$key" '$1 == key { print $2; found = 1 } END { if (!found) print "missing" }' "$WORK/scrape.txt"
-}
-expect() {  # expect NAME LABELS OP VALUE
-  local v
-  v=$(metric "$1" "$2")
-  [ "$v" != missing ] || { cat "$WORK/scrape.txt" >&2; fail "no sample $1{$2}"; }
-  awk -v v="$v" -v w="$4" "BEGIN { exit !(v $3 w) }" || fail "$1{$2} = $v, expected $3 $4"
-}
+# scrape, metric, expect: tests/integration/lib.sh
 check_format() {
   promtool check metrics <"$WORK/scrape.txt" >"$WORK/promtool.txt" 2>&1 \
     || { cat "$WORK/promtool.txt" >&2; fail "promtool check metrics"; }

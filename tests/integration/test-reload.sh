@@ -50,10 +50,7 @@ for round in 1 2 3 4 5 6; do
   kill -0 "$stress" 2>/dev/null && during=$((during + 1))
   sleep 0.2
 done
-rc=0
-wait "$stress" || rc=$?
-cat "$WORK/stress.log"
-[ "$rc" -eq 0 ] || fail "the session on 'kept' failed across reloads (exit $rc)"
+finish_client "$stress" "$WORK/stress.log" "the session on 'kept' failed across reloads"
 [ "$during" -ge 2 ] || skip "the session ended after $during reload(s): too fast to overlap here"
 echo "reloads while the session ran: $during"
 

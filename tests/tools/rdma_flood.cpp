@@ -30,6 +30,7 @@
 
 #include <fmt/format.h>
 
+#include "bare_connect.hpp"
 #include "rdmablk/proto.h"
 #include "rdmablk/proto_check.h"
 
@@ -129,17 +130,7 @@ class Flood {
       pd_ = ibv_alloc_pd(id->verbs);
       cq_ = pd_ ? ibv_create_cq(id->verbs, 4096, nullptr, nullptr, 0) : nullptr;
     }
-    ibv_qp_init_attr qa{};
-    qa.send_cq = qa.recv_cq = cq_;
-    qa.qp_type = IBV_QPT_RC;
-    qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
-    qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
-    rdma_conn_param cp{};
-    cp.private_data = &req_;
-    cp.private_data_len = sizeof(req_);
-    cp.initiator_depth = cp.responder_resources = 1;
-    cp.retry_count = cp.rnr_retry_count = 7;
-    if (!cq_ || id->verbs != pd_->context || rdma_create_qp(id, pd_, &qa) || rdma_connect(id, &cp)) {
+    if (!rdmablk::tools::bare_connect(id, pd_, cq_, req_)) {
       ++failed_;
       gone.push_back(id);
       return;

@@ -24,6 +24,22 @@ wait_state() {
   fail "$1 is $(sysfs_state "$1"), not $2, $3 s after ${4:-the wait began}"
 }
 
+# kill_target: SIGKILL of target t ($t_PID). restart_target ARGS...: a
+# new target on t's RDMA port (the case's TARGET_ARGS when no ARGS),
+# logging to $t_LOG; waits until it serves RDMA.
+kill_target() { kill -9 "$t_PID" 2>/dev/null || true; wait "$t_PID" 2>/dev/null || true; }
+restart_target() {
+  [ $# -gt 0 ] || set -- "${TARGET_ARGS[@]}"
+  rm -f "$WORK/t.ports"
+  "$TARGET" --listen "$TARGET_LISTEN" --nbd-port 0 --rdma-port "$t_RDMA_PORT" --port-file "$WORK/t.ports" \
+    "$@" >>"$t_LOG" 2>&1 &
+  t_PID=$!
+  TARGET_PIDS+=("$t_PID")
+  for _ in $(seq 1 300); do grep -q '^rdma=' "$WORK/t.ports" 2>/dev/null && return 0; sleep 0.1; done
+  tail -n 20 "$t_LOG" >&2
+  fail "the restarted target does not serve RDMA within 30 s"
+}
+
 trap kmod_cleanup EXIT
 insmod "$KO" || fail "insmod $KO"
 [ -c /dev/rdmablk-control ] || fail "no /dev/rdmablk-control after insmod"

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "../bare_connect.hpp"
 #include "hostile.hpp"
 #include "rdmablk/proto_check.h"
 
@@ -355,17 +356,7 @@ bool Bulk::connect(rdma_cm_id* id, const rdmablk_cm_req& req) {
     pd_.reset(ibv_alloc_pd(id->verbs));
     cq_.reset(ibv_create_cq(id->verbs, 4096, nullptr, nullptr, 0));
   }
-  ibv_qp_init_attr qa{};
-  qa.send_cq = qa.recv_cq = cq_.get();
-  qa.qp_type = IBV_QPT_RC;
-  qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
-  qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
-  rdma_conn_param cp{};
-  cp.private_data = &req;
-  cp.private_data_len = sizeof(req);
-  cp.initiator_depth = cp.responder_resources = 1;
-  cp.retry_count = cp.rnr_retry_count = 7;
-  return pd_ && cq_ && id->verbs == pd_->context && !rdma_create_qp(id, pd_.get(), &qa) && !rdma_connect(id, &cp);
+  return rdmablk::tools::bare_connect(id, pd_.get(), cq_.get(), req);
 }
 
 Bulk::Step Bulk::advance(const rdma_cm_event& ev, const rdmablk_cm_req& req) {

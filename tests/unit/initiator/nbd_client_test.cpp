@@ -9,6 +9,7 @@
 #include <future>
 #include <numeric>
 
+#include "error_of.hpp"
 #include "fake_nbd_server.hpp"
 #include "rdmablk/client.hpp"
 
@@ -48,17 +49,7 @@ std::vector<std::byte> pattern(size_t n, unsigned seed) {
   return v;
 }
 
-// Catches the Error Client::open throws, for checks on code() and what().
-template <class F>
-Error error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no rdmablk::Error thrown";
-  return Error(std::error_code(), "");
-}
+using rdmablk::test_util::error_of;
 
 // --- Handshake ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 #include "../../../initiator/src/client_options.hpp"
 #include "../../../initiator/src/rdma_login.hpp"
 #include "../common/login_fixtures.hpp"
+#include "error_of.hpp"
 #include "rdmablk/auth.hpp"
 #include "rdmablk/proto_check.h"
 #include "rdmablk/url.hpp"
@@ -18,16 +19,7 @@ namespace {
 
 std::error_code errc(std::errc e) { return std::make_error_code(e); }
 
-template <class F>
-Error error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no rdmablk::Error thrown";
-  return Error(std::errc::io_error, "none");
-}
+using rdmablk::test_util::error_of;
 
 bool has(const Error& e, const std::string& text) { return std::string(e.what()).find(text) != std::string::npos; }
 

@@ -34,19 +34,7 @@ truncate -s 256M "$WORK/disk.img"
 TARGET_ARGS=(--export "file0=$WORK/disk.img")
 start_rdma_target t "${TARGET_ARGS[@]}"
 
-# restart_target: kill -9, then a new target on the same ports, serving RDMA.
-restart_target() {
-  kill -9 "$t_PID" 2>/dev/null || true
-  wait "$t_PID" 2>/dev/null || true
-  rm -f "$WORK/t.ports"
-  "$TARGET" --listen "$TARGET_LISTEN" --nbd-port 0 --rdma-port "$t_RDMA_PORT" --port-file "$WORK/t.ports" \
-    "${TARGET_ARGS[@]}" >>"$t_LOG" 2>&1 &
-  t_PID=$!
-  TARGET_PIDS+=("$t_PID")
-  for _ in $(seq 1 300); do grep -q '^rdma=' "$WORK/t.ports" 2>/dev/null && return 0; sleep 0.1; done
-  tail -n 20 "$t_LOG" >&2
-  fail "the restarted target does not serve RDMA within 30 s"
-}
+# kill_target, restart_target (TARGET_ARGS): tests/vm/kmod-lib.sh
 
 # recreate_rxe DEV NETDEV: delete the RDMA device, add it again 2 s later.
 # The kernel waits in `rdma link del` until every user let go of the device
@@ -149,7 +137,7 @@ while [ $SECONDS -lt $end ] || { [ "${#done_kind[@]}" -lt 4 ] && [ $SECONDS -lt 
   case $kind in
     0)
       what="kill -9 of the target"
-      restart_target
+      kill_target; restart_target
       ;;
     1)
       what="link v1 down for 2 s"
@@ -194,7 +182,7 @@ echo "== durability: acknowledged synchronous writes survive kill -9 of the targ
 for ((i = 1; i <= KILLS; i++)); do
   head -c 65536 /dev/urandom >"$WORK/blk$i"
   dd if="$WORK/blk$i" of="$dev" bs=64k seek=$((i * 3)) oflag=direct,sync status=none || fail "sync write $i"
-  restart_target
+  kill_target; restart_target
   live_or_repair "kill $i"
   wait_state "$dev" live 60 "kill $i"
   for ((j = 1; j <= i; j++)); do

@@ -57,15 +57,11 @@ timeout 900 fio --output="$WORK/fio.out" --filename="$dev" --ioengine=libaio --d
 fiopid=$!
 sleep 1.5  # into the write phase (about 3 s here)
 kill -0 "$fiopid" 2>/dev/null || { cat "$WORK/fio.out" "$WORK/fio.err" >&2; fail "fio ended before the kill"; }
-kill -9 "$t_PID"
-wait "$t_PID" 2>/dev/null || true
+kill_target
 wait_state "$dev" reconnecting 30
 "$CLI" list
-"$TARGET" --listen "$TARGET_LISTEN" --nbd-port 0 --rdma-port "$t_RDMA_PORT" --export ram0=ram:256M \
-  --export "file0=$WORK/disk.img" >"$WORK/t2.log" 2>&1 &
-t_PID=$!
-TARGET_PIDS+=("$t_PID")
-wait "$fiopid" || { cat "$WORK/fio.out" "$WORK/fio.err" "$WORK/t2.log" >&2; fail "fio across the restart"; }
+restart_target --export ram0=ram:256M --export "file0=$WORK/disk.img"
+wait "$fiopid" || { cat "$WORK/fio.out" "$WORK/fio.err" "$t_LOG" >&2; fail "fio across the restart"; }
 grep -E 'WRITE:|READ:|err=' "$WORK/fio.out"
 grep -q 'err= 0' "$WORK/fio.out" || fail "a fio job ended with an error across the restart"
 "$CLI" list | grep -q live || fail "device not live after the restart"

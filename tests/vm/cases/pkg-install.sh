@@ -33,12 +33,7 @@ pkg_cleanup() {
 trap pkg_cleanup EXIT
 
 echo "== dkms build rdmablk/$version for $RDMABLK_VM_KVER"
-mkdir -p "$WORK/dkms"
-dkms build "rdmablk/$version" --sourcetree "$root/usr/src" --dkmstree "$WORK/dkms" \
-  -k "$RDMABLK_VM_KVER" --kernelsourcedir "$RDMABLK_VM_KDIR" >"$WORK/dkms.log" 2>&1 ||
-  { tail -n 40 "$WORK/dkms.log" >&2; find "$WORK/dkms" -name make.log -exec tail -n 40 {} + >&2; fail "dkms build"; }
-ko=$(find "$WORK/dkms/rdmablk/$version/$RDMABLK_VM_KVER" -name 'rdmablk.ko*' | head -n 1)
-[ -n "$ko" ] || fail "dkms build made no rdmablk.ko"
+dkms_build "$root/usr/src"
 insmod "$ko" || fail "insmod $ko"
 [ -c /dev/rdmablk-control ] || fail "no /dev/rdmablk-control after insmod of the dkms-built module"
 echo "ok: ${ko#"$WORK"/} loaded"

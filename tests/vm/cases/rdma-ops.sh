@@ -19,19 +19,6 @@ exports() {
 exports >"$conf"
 start_rdma_target t --config "$conf"
 murl=http://127.0.0.1:$(sed -n 's/^metrics=//p' "$WORK/t.ports")/metrics
-scrape() { curl -fsS --max-time 10 "$murl" >"$WORK/scrape.txt" || fail "curl $murl"; }
-metric() {
-  local key=$1
-  [ -z "$2" ] || key="$1{$2}"
-  awk -v key="$key" '$1 == key { print $2; found = 1 } END { if (!found) print "missing" }' "$WORK/scrape.txt"
-}
-expect() {  # expect NAME LABELS OP VALUE
-  local v
-  v=$(metric "$1" "$2")
-  [ "$v" != missing ] || { cat "$WORK/scrape.txt" >&2; fail "no sample $1{$2}"; }
-  awk -v v="$v" -v w="$4" "BEGIN { exit !(v $3 w) }" || fail "$1{$2} = $v, expected $3 $4"
-  echo "ok: $1{$2} = $v"
-}
 reloads() { grep -c 'reload: added' "$t_LOG" || true; }
 reload_to() {
   local before
@@ -60,10 +47,7 @@ for round in 1 2 3 4; do
   kill -0 "$stress_pid" 2>/dev/null && during=$((during + 1))
   sleep 0.5
 done
-rc=0
-wait "$stress_pid" || rc=$?
-cat "$WORK/stress.log"
-[ "$rc" -eq 0 ] || fail "the RDMA session failed across reloads (exit $rc)"
+finish_client "$stress_pid" "$WORK/stress.log" "the RDMA session failed across reloads"
 [ "$during" -ge 2 ] || fail "only $during reload(s) happened while the session ran"
 echo "ok: $during reloads while the RDMA session ran"
 

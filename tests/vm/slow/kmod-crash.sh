@@ -62,18 +62,7 @@ truncate -s 128M "$BACK/disk.img"  # sparse: the target's writes allocate, journ
 TARGET_ARGS=(--export "file0=$BACK/disk.img")
 start_rdma_target t "${TARGET_ARGS[@]}"
 
-# restart_target: a new target on the same ports, serving RDMA.
-restart_target() {
-  rm -f "$WORK/t.ports"
-  "$TARGET" --listen "$TARGET_LISTEN" --nbd-port 0 --rdma-port "$t_RDMA_PORT" --port-file "$WORK/t.ports" \
-    "${TARGET_ARGS[@]}" >>"$t_LOG" 2>&1 &
-  t_PID=$!
-  TARGET_PIDS+=("$t_PID")
-  for _ in $(seq 1 300); do grep -q '^rdma=' "$WORK/t.ports" 2>/dev/null && return 0; sleep 0.1; done
-  tail -n 20 "$t_LOG" >&2
-  fail "the restarted target does not serve RDMA within 30 s"
-}
-kill_target() { kill -9 "$t_PID" 2>/dev/null || true; wait "$t_PID" 2>/dev/null || true; }
+# kill_target, restart_target (TARGET_ARGS): tests/vm/kmod-lib.sh
 drop_caches() { sync -f "$BACK" 2>/dev/null; echo 3 >/proc/sys/vm/drop_caches; }
 acked_top() { tail -n 1 "$ACKED" 2>/dev/null || true; }
 
