@@ -20,7 +20,7 @@ static int rdmablk_check_map(const struct rdmablk_ctl_map *p)
 {
 	if (p->version != RDMABLK_CTL_VERSION)
 		return -EPROTONOSUPPORT;
-	if ((p->flags & ~RDMABLK_CTL_F_ALL) ||
+	if ((p->flags & ~RDMABLK_CTL_F_ALL) || p->rsvd0 ||
 	    memchr_inv(p->rsvd1, 0, sizeof(p->rsvd1)))
 		return -EINVAL;
 	switch (p->family) {
@@ -51,6 +51,10 @@ static int rdmablk_check_map(const struct rdmablk_ctl_map *p)
 		return -EINVAL;
 	if (p->reconnect_delay > 3600 || p->ctrl_loss_tmo < -1 ||
 	    p->io_timeout > RDMABLK_CTL_MAX_IO_TIMEOUT)
+		return -EINVAL;
+	if (p->flags & RDMABLK_CTL_F_FAST_IO_FAIL ?
+	    p->fast_io_fail_tmo > RDMABLK_CTL_MAX_FAST_IO_FAIL_TMO :
+	    p->fast_io_fail_tmo != 0)
 		return -EINVAL;
 	return 0;
 }

@@ -575,8 +575,13 @@ blk_status_t rdmablk_queue_rq(struct blk_mq_hw_ctx *hctx,
 	switch (READ_ONCE(dev->state)) {
 	case RDMABLK_DEV_LIVE:
 		break;
-	case RDMABLK_DEV_RECONNECTING:	/* recovery quiesces us soon */
-		return BLK_STS_RESOURCE;
+	case RDMABLK_DEV_RECONNECTING:
+		/* past fast_io_fail_tmo: a path error, multipath goes elsewhere */
+		if (READ_ONCE(dev->fail_fast)) {
+			atomic_long_inc(&dev->io_errors);
+			return BLK_STS_TRANSPORT;
+		}
+		return BLK_STS_RESOURCE;	/* recovery quiesces us soon */
 	default:
 		return BLK_STS_IOERR;
 	}

@@ -130,7 +130,7 @@ static int rdmablk_build_login(struct rdmablk_dev *dev, u16 nr_queues,
 	struct rdmablk_login_req *req = (void *)(dev->icmd + sizeof(*cmd));
 	u32 features = RDMABLK_FEAT_REMOTE_INV | RDMABLK_FEAT_FLUSH |
 		       RDMABLK_FEAT_FUA | RDMABLK_FEAT_DISCARD |
-		       RDMABLK_FEAT_WRITE_ZEROES;
+		       RDMABLK_FEAT_WRITE_ZEROES | RDMABLK_FEAT_EXPORT_ID;
 	int ret;
 
 	/* direct mode WRITEs by RDMA itself, never inline */
@@ -226,6 +226,9 @@ static int rdmablk_parse_login(struct rdmablk_dev *dev)
 	dev->max_inline = le32_to_cpu(lrsp->max_inline);
 	dev->region_addr = le64_to_cpu(lrsp->region_addr);
 	dev->region_rkey = le32_to_cpu(lrsp->region_rkey);
+	/* checked: well formed (and padded with NULs) when granted, else zero */
+	memcpy(dev->export_id, lrsp->export_id, sizeof(lrsp->export_id));
+	dev->export_id[sizeof(lrsp->export_id)] = '\0';
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/module.h>
+#include <linux/hdreg.h>
 #include <linux/idr.h>
 #include <linux/in.h>
 #include <linux/in6.h>
@@ -73,8 +74,21 @@ static const struct blk_mq_ops rdmablk_mq_ops = {
 	.poll		= rdmablk_poll,
 };
 
+/*
+ * A made-up geometry, as virtio_blk and nvme give: tools that still ask
+ * (multipath-tools, fdisk in DOS mode) get an answer instead of ENOTTY.
+ */
+static int rdmablk_getgeo(struct block_device *bdev, struct hd_geometry *geo)
+{
+	geo->heads = 64;
+	geo->sectors = 32;
+	geo->cylinders = get_capacity(bdev->bd_disk) >> 11;
+	return 0;
+}
+
 static const struct block_device_operations rdmablk_fops = {
 	.owner = THIS_MODULE,
+	.getgeo = rdmablk_getgeo,
 };
 
 static int rdmablk_alloc_disk(struct rdmablk_dev *dev)
@@ -168,6 +182,7 @@ static void rdmablk_destroy(struct rdmablk_dev *dev)
 	cancel_delayed_work_sync(&dev->ka_work);
 	cancel_work_sync(&dev->err_work);
 	cancel_delayed_work_sync(&dev->reconnect_work);
+	cancel_delayed_work_sync(&dev->fail_fast_work);
 	rdmablk_stop_queues(dev);
 	blk_mq_free_tag_set(&dev->tag_set);
 	put_disk(dev->disk);
@@ -238,6 +253,7 @@ int rdmablk_map(struct rdmablk_ctl_map *p)
 	INIT_WORK(&dev->err_work, rdmablk_err_work);
 	INIT_DELAYED_WORK(&dev->ka_work, rdmablk_ka_work);
 	INIT_DELAYED_WORK(&dev->reconnect_work, rdmablk_reconnect_work);
+	INIT_DELAYED_WORK(&dev->fail_fast_work, rdmablk_fail_fast_work);
 	mutex_init(&dev->recovery_mutex);
 	init_completion(&dev->icmd_done);
 	if (p->family == AF_INET) {

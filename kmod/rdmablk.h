@@ -206,6 +206,8 @@ struct rdmablk_dev {
 	u16 io_depth;
 	u64 region_addr;
 	u32 region_rkey;
+	/* the disk's identity (RDMABLK_FEAT_EXPORT_ID), "" if none: sysfs wwid */
+	char export_id[RDMABLK_EXPORT_ID_MAX + 1];
 
 	/* Internal command on queue 0: LOGIN, then KEEPALIVEs */
 	u8 *icmd;			/* capsule + login payload */
@@ -222,6 +224,13 @@ struct rdmablk_dev {
 
 	struct work_struct err_work;
 	struct delayed_work reconnect_work;
+	/*
+	 * fast_io_fail_tmo: lost_at + the timeout on, I/O fails while we
+	 * reconnect (fail_fast, set and cleared under recovery_mutex).
+	 */
+	struct delayed_work fail_fast_work;
+	unsigned long lost_at;		/* jiffies the connection was lost */
+	bool fail_fast;
 	struct mutex recovery_mutex;	/* err_work, reconnect_work, unmap */
 	bool quiesced;			/* by recovery; under recovery_mutex */
 	unsigned long loss_deadline;	/* jiffies: give up reconnecting */
@@ -270,6 +279,7 @@ void rdmablk_wc_error(struct rdmablk_queue *q, struct ib_wc *wc,
 		      const char *op);
 void rdmablk_err_work(struct work_struct *work);
 void rdmablk_reconnect_work(struct work_struct *work);
+void rdmablk_fail_fast_work(struct work_struct *work);
 void rdmablk_mark_removing(struct rdmablk_dev *dev);
 void rdmablk_recovery_release(struct rdmablk_dev *dev);
 void rdmablk_lose_ibdev(struct rdmablk_dev *dev, struct ib_device *ibdev);

@@ -51,6 +51,7 @@ void rdmablk_error(struct rdmablk_dev *dev, const char *why)
 			dev->state = RDMABLK_DEV_DEAD;
 		} else {
 			dev->state = RDMABLK_DEV_RECONNECTING;
+			dev->lost_at = jiffies;
 			tmo = dev->params.ctrl_loss_tmo ?:
 			      RDMABLK_CTL_DEFAULT_CTRL_LOSS_TMO;
 			dev->loss_deadline = tmo < 0 ? 0 : jiffies + tmo * HZ;
@@ -125,6 +126,40 @@ static unsigned long rdmablk_reconnect_delay(struct rdmablk_dev *dev)
 }
 
 /*
+ * fast_io_fail_tmo after the loss, I/O stops waiting for the reconnect.
+ * Armed by err_work once it has taken the requests back, so fail_fast_work
+ * never unquiesces before err_work has quiesced.
+ */
+static void rdmablk_arm_fail_fast(struct rdmablk_dev *dev)
+{
+	unsigned long at;
+
+	if (!(dev->params.flags & RDMABLK_CTL_F_FAST_IO_FAIL))
+		return;
+	at = dev->lost_at + dev->params.fast_io_fail_tmo * HZ;
+	/* mod_: a timer left from an earlier loss must not fire early */
+	mod_delayed_work(rdmablk_wq, &dev->fail_fast_work,
+			 time_after(at, jiffies) ? at - jiffies : 0);
+}
+
+void rdmablk_fail_fast_work(struct work_struct *work)
+{
+	struct rdmablk_dev *dev = container_of(to_delayed_work(work),
+					       struct rdmablk_dev,
+					       fail_fast_work);
+
+	mutex_lock(&dev->recovery_mutex);
+	if (READ_ONCE(dev->state) == RDMABLK_DEV_RECONNECTING &&
+	    !dev->fail_fast) {
+		pr_info("rdmablk%d: still reconnecting after %u s: failing I/O until then\n",
+			dev->index, dev->params.fast_io_fail_tmo);
+		WRITE_ONCE(dev->fail_fast, true);
+		rdmablk_unquiesce(dev);	/* what waits fails in queue_rq */
+	}
+	mutex_unlock(&dev->recovery_mutex);
+}
+
+/*
  * Error recovery: stop the queues so no completion runs any more, then take
  * back every request in flight: requeued while we reconnect, failed once
  * the device is dead.
@@ -147,11 +182,13 @@ void rdmablk_err_work(struct work_struct *work)
 	blk_mq_tagset_busy_iter(&dev->tag_set, rdmablk_cancel_rq, dev);
 	blk_mq_tagset_wait_completed_request(&dev->tag_set);
 	state = READ_ONCE(dev->state);
-	if (state == RDMABLK_DEV_RECONNECTING)
+	if (state == RDMABLK_DEV_RECONNECTING) {
 		queue_delayed_work(rdmablk_wq, &dev->reconnect_work,
 				   rdmablk_reconnect_delay(dev));
-	else
+		rdmablk_arm_fail_fast(dev);
+	} else {
 		rdmablk_unquiesce(dev);	/* dead: fail whatever comes */
+	}
 out_unlock:
 	mutex_unlock(&dev->recovery_mutex);
 }
@@ -162,10 +199,12 @@ static int rdmablk_reconnect(struct rdmablk_dev *dev)
 	u64 size = dev->size;
 	u32 lbs = dev->lbs, max_io = dev->max_io_size;
 	u32 features = dev->features, eflags = dev->export_flags;
+	char export_id[sizeof(dev->export_id)];
 	int nr_io = dev->nr_io_queues;
 	u16 depth = dev->io_depth;
 	int i, ret;
 
+	memcpy(export_id, dev->export_id, sizeof(export_id));
 	/* from scratch: the route may lead to another RDMA device now */
 	rdmablk_release_transport(dev);
 	ret = rdmablk_connect_queue(dev, 0, dev->queues[0].want_depth);
@@ -179,7 +218,8 @@ static int rdmablk_reconnect(struct rdmablk_dev *dev)
 		goto out;
 	if (dev->size != size || dev->lbs != lbs || dev->max_io_size != max_io ||
 	    dev->features != features || dev->export_flags != eflags ||
-	    dev->nr_io_queues != nr_io || dev->io_depth < depth) {
+	    dev->nr_io_queues != nr_io || dev->io_depth < depth ||
+	    strcmp(dev->export_id, export_id)) {
 		pr_err("rdmablk%d: the export changed across the reconnect\n",
 		       dev->index);
 		ret = -ESTALE;
@@ -204,6 +244,7 @@ out:
 	dev->export_flags = eflags;
 	dev->nr_io_queues = nr_io;
 	dev->io_depth = depth;
+	memcpy(dev->export_id, export_id, sizeof(export_id));
 	return ret;
 }
 
@@ -220,6 +261,11 @@ void rdmablk_reconnect_work(struct work_struct *work)
 	if (READ_ONCE(dev->state) != RDMABLK_DEV_RECONNECTING)
 		goto out_unlock;
 	ret = rdmablk_reconnect(dev);
+	/* failing fast, I/O flows through queue_rq: hold it while we go live */
+	if (!ret && !dev->quiesced) {
+		blk_mq_quiesce_queue(dev->disk->queue);
+		dev->quiesced = true;
+	}
 
 	spin_lock_irqsave(&dev->lock, flags);
 	if (dev->state == RDMABLK_DEV_RECONNECTING) {
@@ -235,6 +281,8 @@ void rdmablk_reconnect_work(struct work_struct *work)
 	spin_unlock_irqrestore(&dev->lock, flags);
 
 	if (live) {
+		cancel_delayed_work(&dev->fail_fast_work);
+		WRITE_ONCE(dev->fail_fast, false);
 		atomic_long_inc(&dev->reconnects);
 		for (i = 0; i <= dev->nr_io_queues; i++)
 			set_bit(RDMABLK_Q_LIVE, &dev->queues[i].flags);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * rdmablk: /sys/block/rdmablkN/rdmablk/, one value per file, for udev rules,
- * monitoring and scripts that should not need the control ioctls. The files
- * live as long as the disk: del_gendisk() removes them before the device
- * is freed.
+ * monitoring and scripts that should not need the control ioctls, and
+ * /sys/block/rdmablkN/wwid, the disk's identity (as nvme has it) that
+ * multipath-tools groups paths by. The files live as long as the disk:
+ * del_gendisk() removes them before the device is freed.
  */
 #include <linux/sysfs.h>
 
@@ -57,6 +58,25 @@ static ssize_t host_id_show(struct device *kdev, struct device_attribute *attr,
 	return sysfs_emit(buf, "%.*s\n", (int)sizeof(p->host_id), p->host_id);
 }
 static DEVICE_ATTR_RO(host_id);
+
+/*
+ * The export's identity from the login (checked: [A-Za-z0-9._:-]); it never
+ * changes while mapped, a reconnect to another one fails. Empty if none.
+ */
+static ssize_t serial_show(struct device *kdev, struct device_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%s\n", to_rdmablk(kdev)->export_id);
+}
+static DEVICE_ATTR_RO(serial);
+
+/* "rdmablk.<serial>": no WWID of another kind of disk looks like it. */
+static ssize_t wwid_show(struct device *kdev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "rdmablk.%s\n", to_rdmablk(kdev)->export_id);
+}
+static DEVICE_ATTR_RO(wwid);
 
 static ssize_t mode_show(struct device *kdev, struct device_attribute *attr,
 			 char *buf)
@@ -161,6 +181,7 @@ static struct attribute *rdmablk_attrs[] = {
 	&dev_attr_target.attr,
 	&dev_attr_export.attr,
 	&dev_attr_host_id.attr,
+	&dev_attr_serial.attr,
 	&dev_attr_mode.attr,
 	&dev_attr_session_id.attr,
 	&dev_attr_nr_queues.attr,
@@ -187,7 +208,27 @@ static const struct attribute_group rdmablk_attr_group = {
 	.attrs = rdmablk_attrs,
 };
 
+static struct attribute *rdmablk_id_attrs[] = {
+	&dev_attr_wwid.attr,
+	NULL,
+};
+
+/* only a disk with an identity has a wwid: no two share an empty one */
+static umode_t rdmablk_id_visible(struct kobject *kobj, struct attribute *a,
+				  int n)
+{
+	struct device *kdev = kobj_to_dev(kobj);
+
+	return to_rdmablk(kdev)->export_id[0] ? a->mode : 0;
+}
+
+static const struct attribute_group rdmablk_id_group = {
+	.attrs = rdmablk_id_attrs,
+	.is_visible = rdmablk_id_visible,
+};
+
 const struct attribute_group *rdmablk_attr_groups[] = {
 	&rdmablk_attr_group,
+	&rdmablk_id_group,
 	NULL,
 };

@@ -58,6 +58,10 @@ class Backend {
   // move data straight between the wire and the export (NBD reads and
   // writes, RDMA direct mode). Empty for everything else.
   virtual std::span<std::byte> region() { return {}; }
+  // The identity of the stored disk, the same wherever it is served from
+  // (an RBD image's); empty when the backend cannot know one (a file: two
+  // targets may share it, so only the operator can say, by serial=).
+  virtual std::string identity() const { return {}; }
   // An RDMA device now holds the region's pages (ibv_reg_mr pins them):
   // from here on the backend must keep those very pages, e.g. zero with
   // memset instead of handing pages back to the kernel, or the device would

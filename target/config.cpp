@@ -11,7 +11,7 @@
 #include <toml++/toml.h>
 
 #include "allow.hpp"
-#include "rdmablk/proto.h"
+#include "rdmablk/proto_check.h"
 #include "rdmablk/units.hpp"
 
 namespace rdmablk::target {
@@ -32,6 +32,19 @@ void check_name(std::string_view name) {
         "bad export name '{}': use 1..{} characters from A-Z a-z 0-9 . _ - :", name,
         RDMABLK_EXPORT_NAME_MAX));
 }
+
+}  // namespace
+
+void check_serial(std::string_view serial, std::string_view export_name) {
+  if (serial.empty() || serial.size() > RDMABLK_EXPORT_ID_MAX ||
+      !std::all_of(serial.begin(), serial.end(),
+                   [](char c) { return rdmablk_export_id_char_ok(static_cast<__u8>(c)); }))
+    throw ConfigError(fmt::format(
+        "export '{}': bad serial '{}': use 1..{} characters from A-Z a-z 0-9 . _ - :", export_name,
+        serial, RDMABLK_EXPORT_ID_MAX));
+}
+
+namespace {
 
 uint64_t parse_ram_size(std::string_view text, std::string_view name) {
   try {
@@ -94,7 +107,7 @@ ExportConfig parse_export_table(const toml::table& t, std::string_view origin, s
   std::string where = fmt::format("{}: [[export]] #{}", origin, index + 1);
   reject_unknown_keys(t,
                       {"name", "path", "ram", "read_only", "block_size", "allow", "secret_file",
-                       "description", "mmap", "rbd", "conf", "id", "keyring", "timeout"},
+                       "description", "mmap", "rbd", "conf", "id", "keyring", "timeout", "serial"},
                       where);
   ExportConfig e;
   if (!t.contains("name")) throw ConfigError(where + ": missing 'name'");
@@ -144,6 +157,10 @@ ExportConfig parse_export_table(const toml::table& t, std::string_view origin, s
   if (t.contains("secret_file")) e.secret_file = required<std::string>(t, "secret_file", where);
   if (t.contains("description")) e.description = required<std::string>(t, "description", where);
   if (t.contains("mmap")) e.mmap = required<bool>(t, "mmap", where);
+  if (t.contains("serial")) {
+    e.serial = required<std::string>(t, "serial", where);
+    check_serial(e.serial, e.name);
+  }
   return e;
 }
 
@@ -230,12 +247,15 @@ ExportConfig parse_export_spec(std::string_view spec) {
       e.mmap = true;
     } else if (key == "desc" && has_value) {
       e.description = std::string(value);
+    } else if (key == "serial" && has_value) {
+      check_serial(value, e.name);
+      e.serial = std::string(value);
     } else if (e.is_rbd() && has_value && apply_rbd_option(e.rbd, key, value, e.name)) {
       // conf=, id=, keyring=, timeout=
     } else {
       throw ConfigError(fmt::format(
           "export '{}': bad option '{}' (known: ro, bs=N, allow=ADDR|CIDR|host:ID, secret=FILE, "
-          "mmap, desc=TEXT; for rbd: conf=FILE, id=USER, keyring=FILE, timeout=SECONDS)",
+          "mmap, serial=ID, desc=TEXT; for rbd: conf=FILE, id=USER, keyring=FILE, timeout=SECONDS)",
           e.name, opt));
     }
   }
@@ -334,6 +354,7 @@ void validate(const TargetConfig& config) {
           "export '{}': mmap needs a read-only file export (add ro): RDMA writes into a mapped file "
           "escape the page cache's dirty tracking, so FLUSH could not make them durable",
           e.name));
+    if (!e.serial.empty()) check_serial(e.serial, e.name);
     AllowList{e.allow};  // throws on a bad entry
   }
 }

@@ -34,6 +34,10 @@ struct ExportConfig {
   std::vector<std::string> allow;   // empty: everyone may open it
   std::string secret_file;          // RDMA login secret; never served over NBD
   std::string description;
+  // The disk's identity for dm-multipath (RDMA login, RDMABLK_FEAT_EXPORT_ID):
+  // declared when several targets serve one shared file; RBD exports default
+  // to their image's. Empty: none.
+  std::string serial;
   // Map the file into memory: RDMA direct mode and zero-copy reads. Read-only
   // exports only: RDMA writes into mapped page-cache pages escape the
   // kernel's dirty tracking, so FLUSH could not make them durable.
@@ -71,6 +75,10 @@ ExportConfig parse_export_spec(std::string_view spec);
 // the file in error messages. Throws ConfigError.
 TargetConfig parse_config_toml(std::string_view text, std::string_view origin);
 TargetConfig load_config_file(const std::string& path);
+
+// A declared export identity: 1..32 characters of A-Z a-z 0-9 . _ : -.
+// Throws ConfigError naming the export.
+void check_serial(std::string_view serial, std::string_view export_name);
 
 // Adds `spec` to `config`, replacing an export of the same name (command-line
 // exports override those from the file).

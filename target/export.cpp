@@ -14,7 +14,8 @@ Export::Export(ExportConfig config, std::unique_ptr<Backend> backend)
       backend_(std::move(backend)),
       allow_(config_.allow),
       size_(backend_->size()),
-      block_size_(config_.block_size ? config_.block_size : backend_->block_size()) {}
+      block_size_(config_.block_size ? config_.block_size : backend_->block_size()),
+      serial_(config_.serial.empty() ? backend_->identity() : config_.serial) {}
 
 rdmablk_status Export::check(IoOp op, uint64_t offset, uint64_t length) const {
   bool writes = op == IoOp::write || op == IoOp::discard || op == IoOp::write_zeroes;

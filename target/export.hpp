@@ -39,6 +39,9 @@ class Export {
 
   const std::string& name() const { return config_.name; }
   const std::string& description() const { return config_.description; }
+  // The disk's identity told at RDMA login (serial=, else the backend's,
+  // e.g. an RBD image's); empty: none.
+  const std::string& serial() const { return serial_; }
   bool read_only() const { return config_.read_only; }
   uint64_t size() const { return size_; }
   // The logical block size clients are told (config bs= or the backend's).
@@ -74,6 +77,7 @@ class Export {
   AllowList allow_;
   uint64_t size_;
   uint32_t block_size_;
+  std::string serial_;
 };
 
 // What a reload changed, for the log.

@@ -315,8 +315,9 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   for (const auto& e : exports.all())
-    spdlog::info("export '{}': {}, block size {}{}{}", e->name(), e->backend().describe(), e->block_size(),
-                 e->read_only() ? ", read-only" : "", e->needs_secret() ? ", RDMA only (secret)" : "");
+    spdlog::info("export '{}': {}, block size {}{}{}{}", e->name(), e->backend().describe(), e->block_size(),
+                 e->read_only() ? ", read-only" : "", e->needs_secret() ? ", RDMA only (secret)" : "",
+                 e->serial().empty() ? "" : fmt::format(", serial {}", e->serial()));
 
   asio::io_context control(1);
   asio::thread_pool blocking(2);  // io_uring fallback and BLKDISCARD

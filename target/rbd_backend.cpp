@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "io_engine.hpp"
+#include "rdmablk/proto.h"
 #include "rdmablk/units.hpp"
 
 namespace rdmablk::target {
@@ -117,6 +118,13 @@ RbdBackend::RbdBackend(const RbdConfig& config, bool read_only)
   if ((r = rbd_get_features(h.image, &features_)) < 0) fail(-r, where + ": cannot read its features");
   char id[64] = {};
   if (rbd_get_id(h.image, id, sizeof id) == 0) image_id_ = id;
+  char fsid[64] = {};
+  if (!image_id_.empty() && rados_cluster_fsid(h.cluster, fsid, sizeof fsid) >= 0) {
+    std::string cluster(fsid);
+    std::erase(cluster, '-');
+    std::string ident = fmt::format("rbd.{}.{}.{}", cluster.substr(0, 8), rados_ioctx_get_id(h.ioctx), image_id_);
+    if (ident.size() <= RDMABLK_EXPORT_ID_MAX) identity_ = std::move(ident);
+  }
 }
 
 RbdBackend::~RbdBackend() = default;

@@ -34,6 +34,10 @@ class RbdBackend final : public Backend {
 
   // The image's id in its pool: the same for every gateway of one image.
   const std::string& image_id() const { return image_id_; }
+  // "rbd.<first 8 hex digits of the cluster fsid>.<pool id>.<image id>",
+  // or empty if that is over RDMABLK_EXPORT_ID_MAX (the export then needs
+  // serial=).
+  std::string identity() const override { return identity_; }
 
  private:
   struct Handles;  // librados cluster, io context, image; closed in reverse order
@@ -47,6 +51,7 @@ class RbdBackend final : public Backend {
   uint64_t object_size_ = 0;
   uint64_t features_ = 0;
   std::string image_id_;
+  std::string identity_;
   bool read_only_;
 };
 

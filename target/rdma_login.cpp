@@ -29,6 +29,7 @@ uint32_t offered_features(const Export& e, bool has_region) {
   uint32_t f = RDMABLK_FEAT_INLINE_WRITE | RDMABLK_FEAT_REMOTE_INV | RDMABLK_FEAT_FLUSH;
   if (!e.read_only()) f |= RDMABLK_FEAT_FUA | RDMABLK_FEAT_DISCARD | RDMABLK_FEAT_WRITE_ZEROES;
   if (has_region) f |= RDMABLK_FEAT_DIRECT;
+  if (!e.serial().empty()) f |= RDMABLK_FEAT_EXPORT_ID;
   return f;
 }
 
@@ -107,6 +108,8 @@ LoginOutcome evaluate_login(const rdmablk_login_req& req, const LoginInput& in) 
     r.region_rkey = __cpu_to_le32(region->rkey);
     r.region_size = r.size;
   }
+  if (granted & RDMABLK_FEAT_EXPORT_ID)  // checked at config load: fits, no NUL
+    std::memcpy(r.export_id, e->serial().data(), e->serial().size());
 
   out.limits.size = visible_size(*e);
   out.limits.logical_block_size = bs;

@@ -128,6 +128,9 @@ std::string run_map(const MapArgs& a) {
   if (a.mode != "command" && a.mode != "direct") throw UsageError("--mode must be command or direct");
   if (a.reconnect_delay > 3600) throw UsageError("--reconnect-delay must be 0..3600 seconds");
   if (a.ctrl_loss_tmo < -1) throw UsageError("--ctrl-loss-tmo must be -1 (forever) or seconds");
+  if (a.fast_io_fail_tmo < -1 || a.fast_io_fail_tmo > RDMABLK_CTL_MAX_FAST_IO_FAIL_TMO)
+    throw UsageError(fmt::format("--fast-io-fail-tmo must be -1 (off) or 0..{} seconds",
+                                 RDMABLK_CTL_MAX_FAST_IO_FAIL_TMO));
   if (a.io_timeout > RDMABLK_CTL_MAX_IO_TIMEOUT)
     throw UsageError(fmt::format("--io-timeout must be 1..{} seconds (0: the default, 30)", RDMABLK_CTL_MAX_IO_TIMEOUT));
 
@@ -143,6 +146,10 @@ std::string run_map(const MapArgs& a) {
   m->reconnect_delay = a.reconnect_delay;
   m->ctrl_loss_tmo = a.ctrl_loss_tmo;
   m->io_timeout = a.io_timeout;
+  if (a.fast_io_fail_tmo >= 0) {
+    m->flags |= RDMABLK_CTL_F_FAST_IO_FAIL;
+    m->fast_io_fail_tmo = static_cast<uint32_t>(a.fast_io_fail_tmo);
+  }
   put_name(m->export_name, sizeof m->export_name, url.export_name, "export name");
   put_name(m->host_id, sizeof m->host_id, a.host_id.empty() ? rdma::default_host_id() : a.host_id, "host id");
   if (!a.secret_file.empty()) {
@@ -413,6 +420,9 @@ Command register_map(CLI::App& parent) {
   app->add_option("--secret-file", a->secret_file, "File holding the export's secret (mode 0600)");
   app->add_option("--reconnect-delay", a->reconnect_delay, "Seconds between reconnect attempts (default 10)");
   app->add_option("--ctrl-loss-tmo", a->ctrl_loss_tmo, "Seconds to retry before failing I/O, -1 forever (default 600)");
+  app->add_option("--fast-io-fail-tmo", a->fast_io_fail_tmo,
+                  "Seconds after a lost connection from which I/O fails while reconnecting goes on, "
+                  "so dm-multipath uses another path; -1 off (default: I/O waits)");
   app->add_option("--io-timeout", a->io_timeout,
                   "Seconds a request may go unanswered before the connection is re-established (default 30)");
   app->add_flag("--read-only", a->read_only, "Expose the device read-only");

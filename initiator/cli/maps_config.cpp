@@ -109,6 +109,8 @@ MapEntry parse_entry(std::string_view origin, std::string_view name, const toml:
     } else if (k == "ctrl_loss_tmo") {
       a.ctrl_loss_tmo = static_cast<int>(p.integer(v, k, -1, INT32_MAX));
       if (a.ctrl_loss_tmo == 0) bad(origin, v, fmt::format("[{}] ctrl_loss_tmo must be -1 (forever) or seconds > 0", name));
+    } else if (k == "fast_io_fail_tmo") {
+      a.fast_io_fail_tmo = static_cast<int>(p.integer(v, k, -1, RDMABLK_CTL_MAX_FAST_IO_FAIL_TMO));
     } else if (k == "io_timeout") {
       a.io_timeout = static_cast<unsigned>(p.integer(v, k, 1, RDMABLK_CTL_MAX_IO_TIMEOUT));
     } else if (k == "read_only") {
@@ -117,7 +119,7 @@ MapEntry parse_entry(std::string_view origin, std::string_view name, const toml:
       bad(origin, v,
           fmt::format("[{}] unknown key '{}' (known: url, mode, queues, qd, poll_queues, host_id, "
                       "secret_file, "
-                      "reconnect_delay, ctrl_loss_tmo, io_timeout, read_only)",
+                      "reconnect_delay, ctrl_loss_tmo, fast_io_fail_tmo, io_timeout, read_only)",
                       name, k));
     }
   }

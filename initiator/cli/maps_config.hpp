@@ -7,7 +7,8 @@
 //   url = "rdma://10.0.0.5/vol0"     # required
 //   mode = "direct"                  # command (default) or direct
 //   queues = 4                       # qd, poll_queues, host_id, secret_file,
-//   ctrl_loss_tmo = -1               # reconnect_delay, io_timeout, read_only
+//   ctrl_loss_tmo = -1               # reconnect_delay, io_timeout, read_only,
+//   fast_io_fail_tmo = 5             # (for dm-multipath paths)
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -31,6 +32,9 @@ struct MapArgs {
   unsigned reconnect_delay = 0;
   int ctrl_loss_tmo = 0;
   unsigned io_timeout = 0;  // seconds
+  // Seconds after a lost connection from which I/O fails while reconnecting
+  // (a dm-multipath path); -1: off, I/O waits until ctrl_loss_tmo.
+  int fast_io_fail_tmo = -1;
   bool read_only = false;
 };
 

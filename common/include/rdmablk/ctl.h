@@ -38,7 +38,9 @@ enum rdmablk_ctl_mode {
 
 /* struct rdmablk_ctl_map.flags */
 #define RDMABLK_CTL_F_READ_ONLY (1u << 0)	/* expose the disk read-only */
-#define RDMABLK_CTL_F_ALL RDMABLK_CTL_F_READ_ONLY
+#define RDMABLK_CTL_F_FAST_IO_FAIL (1u << 1)	/* fast_io_fail_tmo is set */
+#define RDMABLK_CTL_F_ALL (RDMABLK_CTL_F_READ_ONLY | RDMABLK_CTL_F_FAST_IO_FAIL)
+#define RDMABLK_CTL_MAX_FAST_IO_FAIL_TMO 3600	/* seconds */
 
 /* struct rdmablk_ctl_info.state */
 enum rdmablk_ctl_state {
@@ -71,6 +73,11 @@ enum rdmablk_ctl_state {
  * @status:	out: enum rdmablk_status of a refusal by the target, else 0.
  * @poll_queues: I/O queues to add for polled I/O (HCTX_TYPE_POLL, io_uring
  *		hipri), 0..RDMABLK_CTL_MAX_POLL_QUEUES; 0 means none.
+ * @fast_io_fail_tmo: with RDMABLK_CTL_F_FAST_IO_FAIL: seconds after a lost
+ *		connection (0..3600) from which I/O fails with a path error
+ *		while reconnecting goes on, so dm-multipath sends it down
+ *		another path; must be 0 without the flag (I/O then waits
+ *		until ctrl_loss_tmo).
  * @secret:	the export's secret (only @secret_len bytes are read).
  */
 struct rdmablk_ctl_map {
@@ -92,7 +99,9 @@ struct rdmablk_ctl_map {
 	__u32 index;
 	__u32 status;
 	__u16 poll_queues;
-	__u8 rsvd1[30];
+	__u16 rsvd0;
+	__u32 fast_io_fail_tmo;
+	__u8 rsvd1[24];
 	__u8 secret[RDMABLK_CTL_SECRET_MAX];
 };
 

@@ -124,10 +124,19 @@ enum rdmablk_status {
 #define RDMABLK_FEAT_FUA (1u << 4)
 #define RDMABLK_FEAT_DISCARD (1u << 5)
 #define RDMABLK_FEAT_WRITE_ZEROES (1u << 6)
+#define RDMABLK_FEAT_EXPORT_ID (1u << 7)	/* login response names the disk */
 #define RDMABLK_FEAT_ALL (RDMABLK_FEAT_INLINE_WRITE | RDMABLK_FEAT_REMOTE_INV | \
 			  RDMABLK_FEAT_DIRECT | RDMABLK_FEAT_FLUSH | \
 			  RDMABLK_FEAT_FUA | RDMABLK_FEAT_DISCARD | \
-			  RDMABLK_FEAT_WRITE_ZEROES)
+			  RDMABLK_FEAT_WRITE_ZEROES | RDMABLK_FEAT_EXPORT_ID)
+
+/*
+ * The identity of the disk behind an export (RDMABLK_FEAT_EXPORT_ID): the
+ * same through every target that serves that disk (the gateways of one RBD
+ * image, the targets of one shared file), so dm-multipath can group the
+ * paths. 1..32 bytes of [A-Za-z0-9._:-], NUL-padded.
+ */
+#define RDMABLK_EXPORT_ID_MAX 32
 
 /* Export flags (login response). */
 #define RDMABLK_EXPORT_F_READ_ONLY (1u << 0)
@@ -290,6 +299,8 @@ struct rdmablk_login_req {
  * @region_addr: direct mode: export byte 0 in the target's key space.
  * @region_rkey: direct mode: rkey covering [@region_addr, +@region_size).
  * @region_size: direct mode: size of that region (== @size), else 0.
+ * @export_id:	RDMABLK_FEAT_EXPORT_ID: the disk's identity (see
+ *		RDMABLK_EXPORT_ID_MAX), else all zero.
  */
 struct rdmablk_login_rsp {
 	__le32 features;
@@ -308,7 +319,8 @@ struct rdmablk_login_rsp {
 	__le32 region_rkey;
 	__le32 rsvd0;
 	__le64 region_size;
-	__u8 rsvd1[40];
+	__u8 export_id[RDMABLK_EXPORT_ID_MAX];
+	__u8 rsvd1[8];
 };
 
 /**

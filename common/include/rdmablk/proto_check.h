@@ -110,6 +110,32 @@ static inline bool rdmablk_is_zero(const void *p, size_t len)
 	return true;
 }
 
+static inline bool rdmablk_export_id_char_ok(__u8 c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+	       c == '-';
+}
+
+/*
+ * An export identity field (RDMABLK_FEAT_EXPORT_ID): 1..RDMABLK_EXPORT_ID_MAX
+ * characters of [A-Za-z0-9._:-], then only NULs. It ends up in sysfs, in
+ * udev properties and in dm-multipath's WWID, so nothing else is accepted.
+ */
+static inline bool rdmablk_export_id_ok(const __u8 *id)
+{
+	size_t i, len = 0;
+
+	while (len < RDMABLK_EXPORT_ID_MAX && id[len])
+		len++;
+	if (!len)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!rdmablk_export_id_char_ok(id[i]))
+			return false;
+	return rdmablk_is_zero(id + len, RDMABLK_EXPORT_ID_MAX - len);
+}
+
 static inline bool rdmablk_is_pow2(__u32 x)
 {
 	return x && !(x & (x - 1));
@@ -498,6 +524,13 @@ static inline int rdmablk_check_login_rsp(const struct rdmablk_login_rsp *rsp,
 		if (region_size != size || region_addr + region_size < region_addr)
 			return RDMABLK_S_BAD_MESSAGE;
 	} else if (region_addr || rsp->region_rkey || region_size) {
+		return RDMABLK_S_BAD_MESSAGE;
+	}
+	/* the identity likewise: well formed when granted, else all zero */
+	if (features & RDMABLK_FEAT_EXPORT_ID) {
+		if (!rdmablk_export_id_ok(rsp->export_id))
+			return RDMABLK_S_BAD_MESSAGE;
+	} else if (!rdmablk_is_zero(rsp->export_id, sizeof(rsp->export_id))) {
 		return RDMABLK_S_BAD_MESSAGE;
 	}
 	return RDMABLK_S_SUCCESS;

@@ -682,6 +682,7 @@ rdmablk_login_rsp login_rsp(uint32_t features = RDMABLK_FEAT_ALL) {
     r.region_rkey = le32(0x99);
     r.region_size = le64(kSize);
   }
+  if (features & RDMABLK_FEAT_EXPORT_ID) std::memcpy(r.export_id, "rbd.1a2b3c4d.2.10ab6b8b4567", 27);
   return r;
 }
 
@@ -704,7 +705,12 @@ TEST(CheckLoginRsp, Valid) {
   r.max_io_size = le32(1 << 20);
   r.max_inline = le32(RDMABLK_MAX_INLINE_SIZE);
   r.export_flags = le32(RDMABLK_EXPORT_F_ALL);
-  EXPECT_EQ(check(r), RDMABLK_S_SUCCESS) << "all at their limits";
+  std::memset(r.export_id, 'Z', sizeof r.export_id);
+  EXPECT_EQ(check(r), RDMABLK_S_SUCCESS) << "all at their limits (a 32-byte export id, no NUL)";
+  r = login_rsp();
+  std::memset(r.export_id, 0, sizeof r.export_id);
+  r.export_id[0] = 'a';
+  EXPECT_EQ(check(r), RDMABLK_S_SUCCESS) << "a one-character export id";
 }
 
 TEST(CheckLoginRsp, BadMessage) {
@@ -719,7 +725,12 @@ TEST(CheckLoginRsp, BadMessage) {
   };
   const Case cases[] = {
       {"rsvd0", [](rdmablk_login_rsp& r) { r.rsvd0 = le32(1); }},
-      {"rsvd1", [](rdmablk_login_rsp& r) { r.rsvd1[39] = 1; }},
+      {"rsvd1", [](rdmablk_login_rsp& r) { r.rsvd1[7] = 1; }},
+      {"export id empty", [](rdmablk_login_rsp& r) { std::memset(r.export_id, 0, sizeof r.export_id); }},
+      {"export id with a space", [](rdmablk_login_rsp& r) { r.export_id[3] = ' '; }},
+      {"export id with a slash", [](rdmablk_login_rsp& r) { r.export_id[0] = '/'; }},
+      {"export id with a byte over 0x7f", [](rdmablk_login_rsp& r) { r.export_id[5] = 0xc3; }},
+      {"export id not NUL-padded", [](rdmablk_login_rsp& r) { r.export_id[30] = 'x'; }},
       {"unknown export flag", [](rdmablk_login_rsp& r) { r.export_flags = le32(1u << 3); }},
       {"no session id", [](rdmablk_login_rsp& r) { r.session_id = 0; }},
       {"lbs 0", [](rdmablk_login_rsp& r) { r.logical_block_size = 0; }},
@@ -758,6 +769,9 @@ TEST(CheckLoginRsp, BadMessage) {
     if (field == 2) r.region_size = le64(kSize);
     EXPECT_EQ(check(r), RDMABLK_S_BAD_MESSAGE) << "region without DIRECT, field " << field;
   }
+  r = login_rsp(0);
+  r.export_id[0] = 'a';
+  EXPECT_EQ(check(r), RDMABLK_S_BAD_MESSAGE) << "export id without the feature";
 }
 
 // --- responses ---------------------------------------------------------------

@@ -333,7 +333,7 @@ TEST(RdmaLogin, MalformedAnswersAreProtocolErrors) {
   EXPECT_EQ(mutate([](auto& r) { r.size = __cpu_to_le64(1000); }), proto);
   EXPECT_EQ(mutate([](auto& r) { r.region_size = __cpu_to_le64(4096); }), proto);
   EXPECT_EQ(mutate([](auto& r) { r.max_inline = 0; }), proto);
-  EXPECT_EQ(mutate([](auto& r) { r.rsvd1[39] = 1; }), proto);
+  EXPECT_EQ(mutate([](auto& r) { r.rsvd1[7] = 1; }), proto);
 }
 
 TEST(RdmaLogin, StatusErrnos) {

@@ -177,5 +177,26 @@ TEST(Config, MmapOnlyForReadOnlyFiles) {
   EXPECT_NO_THROW(validate(ok));
 }
 
+TEST(Config, SerialIsTheDisksIdentity) {
+  EXPECT_EQ(parse_export_spec("f=/srv/f.img,serial=shared-f.1:A_b").serial, "shared-f.1:A_b");
+  EXPECT_EQ(parse_export_spec("f=/srv/f.img").serial, "");
+  EXPECT_EQ(parse_export_spec(std::string("f=/srv/f.img,serial=") + std::string(32, 'x')).serial.size(), 32u);
+  for (const std::string& bad : std::vector<std::string>{"f=/srv/f.img,serial=", "f=/srv/f.img,serial", "f=/srv/f.img,serial=a b",
+                          "f=/srv/f.img,serial=a/b", "f=/srv/f.img,serial=" + std::string(33, 'x')}) {
+    std::string what;
+    try {
+      parse_export_spec(bad);
+    } catch (const ConfigError& e) {
+      what = e.what();
+    }
+    EXPECT_NE(what.find("'f'"), std::string::npos) << bad << ": " << what;  // names the export
+  }
+  auto c = parse_config_toml("[[export]]\nname = \"f\"\npath = \"/x\"\nserial = \"disk-7\"\n", "t");
+  EXPECT_EQ(c.exports.at(0).serial, "disk-7");
+  EXPECT_THROW(parse_config_toml("[[export]]\nname = \"f\"\npath = \"/x\"\nserial = \"a b\"\n", "t"),
+               ConfigError);
+  EXPECT_THROW(parse_config_toml("[[export]]\nname = \"f\"\npath = \"/x\"\nserial = 7\n", "t"), ConfigError);
+}
+
 }  // namespace
 }  // namespace rdmablk::target

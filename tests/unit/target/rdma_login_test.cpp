@@ -34,6 +34,7 @@ class RdmaLoginTest : public ::testing::Test {
     v.push_back(ram_export("net=ram:1M,allow=10.0.0.0/8"));
     v.push_back(ram_export("byhost=ram:1M,allow=host:alice"));
     v.push_back(ram_export("locked=ram:1M,secret=/nonexistent"));
+    v.push_back(ram_export("shared=ram:1M,serial=disk-7"));
     exports_ = ExportTable(std::move(v));
     for (size_t i = 0; i < in_.nonce.size(); ++i) in_.nonce[i] = static_cast<uint8_t>(i * 3 + 1);
     in_.exports = &exports_;
@@ -127,6 +128,28 @@ TEST_F(RdmaLoginTest, DirectModeHandsOutTheRegion) {
   EXPECT_EQ(out.rsp.region_rkey, 0u);
 }
 
+TEST_F(RdmaLoginTest, ExportIdentityWhenAskedAndDeclared) {
+  auto req = request("shared");
+  LoginOutcome out = evaluate_login(req, in_);
+  ASSERT_EQ(out.status, RDMABLK_S_SUCCESS);
+  EXPECT_NE(RDMABLK_LE32(out.rsp.features) & RDMABLK_FEAT_EXPORT_ID, 0u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(out.rsp.export_id)), "disk-7");
+  out.rsp.session_id = __cpu_to_le64(1);
+  EXPECT_EQ(rdmablk_check_login_rsp(&out.rsp, &req), RDMABLK_S_SUCCESS);
+
+  // Not asked (an older initiator): no identity, all zero.
+  req.features = __cpu_to_le32(RDMABLK_FEAT_ALL & ~RDMABLK_FEAT_EXPORT_ID);
+  out = evaluate_login(req, in_);
+  EXPECT_EQ(RDMABLK_LE32(out.rsp.features) & RDMABLK_FEAT_EXPORT_ID, 0u);
+  EXPECT_TRUE(rdmablk_is_zero(out.rsp.export_id, sizeof out.rsp.export_id));
+
+  // Asked, but the export has none.
+  req = request("vol");
+  out = evaluate_login(req, in_);
+  EXPECT_EQ(RDMABLK_LE32(out.rsp.features) & RDMABLK_FEAT_EXPORT_ID, 0u);
+  EXPECT_TRUE(rdmablk_is_zero(out.rsp.export_id, sizeof out.rsp.export_id));
+}
+
 TEST_F(RdmaLoginTest, ReadOnlyExport) {
   auto req = request("rom");
   LoginOutcome out = evaluate_login(req, in_);
@@ -195,14 +218,16 @@ TEST_F(RdmaLoginTest, DiscoverListsAdmittedExportsSorted) {
     names.emplace_back(reinterpret_cast<const char*>(e.export_name));
   }
   // "net" does not admit 192.0.2.7; "byhost" admits only by host id.
-  EXPECT_EQ(names, (std::vector<std::string>{"big4k", "locked", "rom", "vol"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"big4k", "locked", "rom", "shared", "vol"}));
+  EXPECT_NE(RDMABLK_LE32(entries[3].features) & RDMABLK_FEAT_EXPORT_ID, 0u) << "shared has a serial";
+  EXPECT_EQ(RDMABLK_LE32(entries[4].features) & RDMABLK_FEAT_EXPORT_ID, 0u) << "vol has none";
   EXPECT_EQ(entries[1].needs_secret, 1);
   EXPECT_EQ(entries[0].needs_secret, 0);
   EXPECT_EQ(RDMABLK_LE32(entries[0].logical_block_size), 4096u);
   EXPECT_NE(RDMABLK_LE32(entries[2].export_flags) & RDMABLK_EXPORT_F_READ_ONLY, 0u);
 
   auto from_net = discover_entries(exports_, asio::ip::make_address("10.9.9.9"), nullptr);
-  EXPECT_EQ(from_net.size(), 5u);
+  EXPECT_EQ(from_net.size(), 6u);
   auto with_region = discover_entries(exports_, asio::ip::make_address("10.9.9.9"),
                                       [](const Export&) { return std::optional<ExportRegion>(ExportRegion{1, 2}); });
   EXPECT_NE(RDMABLK_LE32(with_region[0].features) & RDMABLK_FEAT_DIRECT, 0u);
