@@ -113,6 +113,18 @@ static ssize_t ctrl_loss_tmo_show(struct device *kdev,
 }
 static DEVICE_ATTR_RO(ctrl_loss_tmo);
 
+/* -1: off (I/O waits for the reconnect) */
+static ssize_t fast_io_fail_tmo_show(struct device *kdev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct rdmablk_ctl_map *p = &to_rdmablk(kdev)->params;
+
+	if (!(p->flags & RDMABLK_CTL_F_FAST_IO_FAIL))
+		return sysfs_emit(buf, "-1\n");
+	return sysfs_emit(buf, "%u\n", p->fast_io_fail_tmo);
+}
+static DEVICE_ATTR_RO(fast_io_fail_tmo);
+
 static ssize_t reconnect_delay_show(struct device *kdev,
 				    struct device_attribute *attr, char *buf)
 {
@@ -191,6 +203,7 @@ static struct attribute *rdmablk_attrs[] = {
 	&dev_attr_features.attr,
 	&dev_attr_reconnect_delay.attr,
 	&dev_attr_ctrl_loss_tmo.attr,
+	&dev_attr_fast_io_fail_tmo.attr,
 	&dev_attr_reconnects.attr,
 	&dev_attr_io_errors.attr,
 	&dev_attr_timeouts.attr,

@@ -80,6 +80,7 @@ mp_run() {
     grep -qx "ID_SERIAL=$wwid" <<<"$props" || { echo "$props" >&2; fail "$d: no udev ID_SERIAL=$wwid"; }
     grep -qx "ID_WWN=$wwid" <<<"$props" || fail "$d: no udev ID_WWN=$wwid"
     grep -qx "ID_SERIAL_SHORT=$serial" <<<"$props" || fail "$d: no udev ID_SERIAL_SHORT=$serial"
+    [ "$(cat /sys/block/"$n"/rdmablk/fast_io_fail_tmo)" = "$FAIL_TMO" ] || fail "$d: fast_io_fail_tmo not $FAIL_TMO"
   done
   echo "ok: $devA and $devB are $wwid"
 

@@ -34,6 +34,7 @@ host_id = "web1"
 secret_file = "/etc/rdmablk/vol0.secret"
 reconnect_delay = 5
 ctrl_loss_tmo = -1
+fast_io_fail_tmo = 0
 io_timeout = 8
 read_only = true
 
@@ -54,12 +55,13 @@ url = "rdma://[fe80::1]:7000/scratch"
   EXPECT_EQ(v.args.secret_file, "/etc/rdmablk/vol0.secret");
   EXPECT_EQ(v.args.reconnect_delay, 5u);
   EXPECT_EQ(v.args.ctrl_loss_tmo, -1);
+  EXPECT_EQ(v.args.fast_io_fail_tmo, 0) << "0: fail at once, not off";
   EXPECT_EQ(v.args.io_timeout, 8u);
   EXPECT_TRUE(v.args.read_only);
 
   const MapEntry& s = entries[1];  // only a url: the module's defaults
   EXPECT_EQ(s.name, "scratch");
-  EXPECT_EQ(s.where, "maps.conf:16");
+  EXPECT_EQ(s.where, "maps.conf:17");
   EXPECT_EQ(s.args.mode, "command");
   EXPECT_EQ(s.args.queues, 0u);
   EXPECT_EQ(s.args.qd, 0u);
@@ -67,6 +69,7 @@ url = "rdma://[fe80::1]:7000/scratch"
   EXPECT_TRUE(s.args.secret_file.empty());
   EXPECT_EQ(s.args.reconnect_delay, 0u);
   EXPECT_EQ(s.args.ctrl_loss_tmo, 0);
+  EXPECT_EQ(s.args.fast_io_fail_tmo, -1) << "off";
   EXPECT_EQ(s.args.io_timeout, 0u);
   EXPECT_FALSE(s.args.read_only);
 }
@@ -117,6 +120,8 @@ TEST(MapsConfig, ErrorsNameFileAndLine) {
       {"[a]\nurl = \"rdma://h/x\"\nreconnect_delay = 3601\n", "maps.conf:3:", "reconnect_delay"},
       {"[a]\nurl = \"rdma://h/x\"\nctrl_loss_tmo = -2\n", "maps.conf:3:", "ctrl_loss_tmo"},
       {"[a]\nurl = \"rdma://h/x\"\nctrl_loss_tmo = 0\n", "maps.conf:3:", "ctrl_loss_tmo"},
+      {"[a]\nurl = \"rdma://h/x\"\nfast_io_fail_tmo = -2\n", "maps.conf:3:", "fast_io_fail_tmo must be an integer -1..3600"},
+      {"[a]\nurl = \"rdma://h/x\"\nfast_io_fail_tmo = 3601\n", "maps.conf:3:", "fast_io_fail_tmo"},
       {"[a]\nurl = \"rdma://h/x\"\nio_timeout = 0\n", "maps.conf:3:", "io_timeout must be an integer 1..3600"},
       {"[a]\nurl = \"rdma://h/x\"\nio_timeout = 3601\n", "maps.conf:3:", "io_timeout"},
       {"[a]\nurl = \"rdma://h/x\"\nread_only = \"yes\"\n", "maps.conf:3:", "read_only must be true or false"},

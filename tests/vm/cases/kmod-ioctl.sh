@@ -32,7 +32,7 @@ def expect(what, err, req, buf):
     sys.exit(f"{what}: accepted")
 
 expect("MAP version 2", errno.EPROTONOSUPPORT, MAP, mapreq(version=2))
-expect("MAP unknown flag", errno.EINVAL, MAP, mapreq(flags=2))
+expect("MAP unknown flag", errno.EINVAL, MAP, mapreq(flags=4))
 expect("MAP family AF_UNIX", errno.EAFNOSUPPORT, MAP, mapreq(family=socket.AF_UNIX))
 expect("MAP IPv4 with junk after the address", errno.EINVAL, MAP, mapreq(addr=ip[:4] + b"\1" + bytes(11)))
 expect("MAP address all zero", errno.EDESTADDRREQ, MAP, mapreq(addr=bytes(16)))
@@ -47,9 +47,13 @@ expect("MAP queue depth 1024", errno.EINVAL, MAP, mapreq(qd=1024))
 expect("MAP mode 7", errno.EINVAL, MAP, mapreq(mode=7))
 expect("MAP ctrl_loss_tmo -2", errno.EINVAL, MAP, mapreq(tmo=-2))
 expect("MAP io_timeout 3601", errno.EINVAL, MAP, mapreq(io_timeout=3601))
-# the first two bytes of the old rsvd1 are poll_queues (0..64) now
-expect("MAP poll_queues 65", errno.EINVAL, MAP, mapreq(rsvd1=struct.pack("<H", 65) + bytes(30)))
-expect("MAP reserved bytes", errno.EINVAL, MAP, mapreq(rsvd1=bytes(2) + b"\1" + bytes(29)))
+# the old rsvd1 is poll_queues (0..64), rsvd0, fast_io_fail_tmo, rsvd1 now
+def tail(poll=0, rsvd0=0, fast=0, rest=bytes(24)): return struct.pack("<HHI", poll, rsvd0, fast) + rest
+expect("MAP poll_queues 65", errno.EINVAL, MAP, mapreq(rsvd1=tail(poll=65)))
+expect("MAP rsvd0", errno.EINVAL, MAP, mapreq(rsvd1=tail(rsvd0=1)))
+expect("MAP reserved bytes", errno.EINVAL, MAP, mapreq(rsvd1=tail(rest=b"\1" + bytes(23))))
+expect("MAP fast_io_fail_tmo without its flag", errno.EINVAL, MAP, mapreq(rsvd1=tail(fast=5)))
+expect("MAP fast_io_fail_tmo 3601", errno.EINVAL, MAP, mapreq(flags=2, rsvd1=tail(fast=3601)))
 expect("MAP unknown export", errno.ENOENT, MAP, mapreq(name=b"nosuch"))
 expect("UNMAP unknown device", errno.ENODEV, UNMAP, bytearray(struct.pack("<IIII", 1, 77, 0, 0)))
 expect("UNMAP flags", errno.EINVAL, UNMAP, bytearray(struct.pack("<IIII", 1, 0, 1, 0)))

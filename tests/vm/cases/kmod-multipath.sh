@@ -17,6 +17,9 @@ start_rdma_target t --export solo=ram:8M
 solo=$("$CLI" map "$t_URL/solo") || fail "map solo"
 [ ! -e "/sys/block/${solo#/dev/}/wwid" ] || fail "$solo has a wwid without a serial"
 [ -z "$(cat /sys/block/"${solo#/dev/}"/rdmablk/serial)" ] || fail "$solo has a serial"
+[ "$(cat /sys/block/"${solo#/dev/}"/rdmablk/fast_io_fail_tmo)" = -1 ] || fail "$solo: fast_io_fail_tmo is not off"
+expect_fail "--fast-io-fail-tmo 3601" "fast-io-fail-tmo must be" "$CLI" map "$t_URL/solo" --fast-io-fail-tmo 3601
+expect_fail "--fast-io-fail-tmo -2" "fast-io-fail-tmo must be" "$CLI" map "$t_URL/solo" --fast-io-fail-tmo -2
 udevadm settle --timeout=60 || fail "udevadm settle"
 udevadm info --query=property --name="$solo" | grep -q '^ID_WWN=' && fail "$solo has an ID_WWN"
 "$CLI" unmap "$solo" || fail "unmap $solo"
