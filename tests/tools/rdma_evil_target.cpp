@@ -91,6 +91,7 @@ const Mode kModes[] = {
     {"login-session-zero", "session id 0"},
     {"login-rsvd", "nonzero reserved bytes"},
     {"login-flags-unknown", "an unknown export flag"},
+    {"login-export-id-bad", "grants EXPORT_ID with the identity \"disk/7 x\" (a slash and a space)"},
     {"login-truncated", "LOGIN answer cut to 16 + 64 bytes"},
     {"login-oversized", "LOGIN answer of 16 + 128 + 512 bytes, more than a receive buffer"},
     {"login-status-undefined", "status 999"},
@@ -120,6 +121,7 @@ const Mode kModes[] = {
     {"io-disconnect", "disconnects"},
     {"io-reject-reconnect", "disconnects, then rejects every new connection"},
     {"io-reconnect-changed", "disconnects, then the export has another size"},
+    {"io-reconnect-other-id", "disconnects, then the export has another identity"},
     {"ka-bad", "answers KEEPALIVE with status 999"},
 };
 
@@ -327,6 +329,16 @@ void Conn::on_login(const rdmablk_cmd& cmd, const uint8_t* payload, size_t n) {
   lr.logical_block_size = htole32(kBlock);
   lr.physical_block_size = htole32(4096);
   lr.optimal_io_size = 0;
+  // An identity when asked, as rdmablk-target gives one for a serial=.
+  if (asked & RDMABLK_FEAT_EXPORT_ID) {
+    const char* id = "evil-disk";
+    if (mode_is("io-reconnect-other-id") && sessions > 1) {
+      id = "evil-disk-2";
+      evil("a reconnect finds another disk behind the export");
+    }
+    lr.features = htole32(le32toh(lr.features) | RDMABLK_FEAT_EXPORT_ID);
+    std::memcpy(lr.export_id, id, std::strlen(id));
+  }
 
   uint16_t status = RDMABLK_S_SUCCESS;
   uint32_t rsp_length = sizeof lr;
@@ -350,6 +362,11 @@ void Conn::on_login(const rdmablk_cmd& cmd, const uint8_t* payload, size_t n) {
   else if (m == "login-session-zero") lr.session_id = 0;
   else if (m == "login-rsvd") lr.rsvd1[7] = 1;
   else if (m == "login-flags-unknown") lr.export_flags = htole32(1u << 20);
+  else if (m == "login-export-id-bad") {
+    lr.features = htole32(le32toh(lr.features) | RDMABLK_FEAT_EXPORT_ID);
+    std::memset(lr.export_id, 0, sizeof lr.export_id);
+    std::memcpy(lr.export_id, "disk/7 x", 8);
+  }
   else if (m == "login-truncated") send_len = sizeof(rdmablk_rsp) + 64;
   else if (m == "login-oversized") send_len = sizeof(rdmablk_rsp) + sizeof lr + 512;
   else if (m == "login-status-undefined") status = 999;
@@ -492,7 +509,8 @@ void Conn::on_io(const rdmablk_cmd& cmd, const uint8_t* payload, size_t n) {
     send_rsp(cmd, RDMABLK_S_SUCCESS, len, true);
   } else if (m == "io-error-status") {
     send_rsp(cmd, RDMABLK_S_IO_ERROR, 0, true);
-  } else if (m == "io-disconnect" || m == "io-reject-reconnect" || m == "io-reconnect-changed") {
+  } else if (m == "io-disconnect" || m == "io-reject-reconnect" || m == "io-reconnect-changed" ||
+             m == "io-reconnect-other-id") {
     if (m == "io-reject-reconnect") reject_all = true;
     drop("disconnect under I/O");
   } else {

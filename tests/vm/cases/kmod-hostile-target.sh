@@ -97,8 +97,8 @@ refused reject-garbage 'connection refused'
 refused reject-busy 'refused by target: target out of resources'
 for mode in login-size-unaligned login-max-io-huge login-max-io-zero login-queues-over login-depth-over \
   login-depth-zero login-bs-npot login-bs-huge login-pbs-small login-feature-unasked login-session-zero \
-  login-rsvd login-flags-unknown login-truncated login-oversized login-status-undefined login-wrong-opcode \
-  login-wrong-tag login-length-lie; do
+  login-rsvd login-flags-unknown login-export-id-bad login-truncated login-oversized login-status-undefined \
+  login-wrong-opcode login-wrong-tag login-length-lie; do
   refused "$mode" 'broke the protocol'
 done
 LIB_OK=1 refused login-max-io-small 'not supported'
@@ -210,6 +210,7 @@ for mode in io-bad-status io-write-past-key io-disconnect; do
 done
 io io-reject-reconnect 1 dead
 io io-reconnect-changed 1 dead
+io io-reconnect-other-id 1 dead
 
 if want ka-bad; then
 echo "== keepalive answered with a bad status: reconnect"
