@@ -43,6 +43,9 @@ SYSTEMS = {
     "user-command-poll": ("user", "rdma", "`rdmablk bench` rdma:// command mode, poll=1, target --rdma-poll"),
     "user-direct-poll": ("user", "rdma", "`rdmablk bench` rdma:// direct mode, poll=1, target --rdma-poll"),
     "user-nbd": ("user", "tcp", "`rdmablk bench` nbd:// (TCP), the brd disk export"),
+    "rbd-rdmablk": ("kernel", "rdma", "/dev/rdmablkN, command mode, through an rdmablk-target gateway on the RBD image"),
+    "krbd": ("kernel", "ceph", "the kernel's RBD client (`rbd map`) on the same image"),
+    "librbd": ("user", "ceph", "fio's rbd engine: librbd in process (as `rbd bench`), rbd_cache=false, same image"),
 }
 
 WORKLOADS = [  # (key, label)
@@ -255,6 +258,22 @@ def goals(results):
             add("128K against the perftest floor (same direction)", f"{s}: 128K {rw} QD8 MB/s / {tool} 128K",
                 med(results, f"{rw}-128k-qd8", s, "mb_s") / pt(results, f"{tool}-131072", "mb_s"), ">=", 0.9)
 
+    if "rbd-rdmablk" in present and "krbd" in present:
+        grp = "RBD: rdmablk gateway vs the kernel's krbd (same image)"
+        for w in ("randread-4k-qd32", "randwrite-4k-qd32"):
+            add(grp, f"rbd-rdmablk / krbd: {LABEL[w]} IOPS", ratio(w, "rbd-rdmablk", "krbd", "iops"), ">=", 0.8)
+        for w in ("randread-4k-qd1", "randwrite-4k-qd1"):
+            add("RBD: the gateway hop", f"rbd-rdmablk / krbd: {LABEL[w]} p50 latency",
+                ratio(w, "rbd-rdmablk", "krbd", "p50_us"))
+        for w in ("read-128k-qd8", "write-128k-qd8"):
+            add("RBD: the gateway hop", f"rbd-rdmablk / krbd: {LABEL[w]} MB/s", ratio(w, "rbd-rdmablk", "krbd", "mb_s"))
+    if "rbd-rdmablk" in present and "librbd" in present:
+        for w in ("randread-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd32"):
+            metric = "p50_us" if w.endswith("qd1") else "iops"
+            what = "p50 latency" if metric == "p50_us" else "IOPS"
+            add("RBD: the gateway hop", f"rbd-rdmablk / librbd: {LABEL[w]} {what}",
+                ratio(w, "rbd-rdmablk", "librbd", metric))
+
     # Without a goal: the references against each other and the floor.
     for a, b in (("nvme-rdma", "nvme-tcp"), ("nbd", "nvme-tcp"), ("user-nbd", "nbd")):
         if a in present and b in present:
@@ -268,7 +287,7 @@ def goals(results):
             add("references", f"nvme-rdma: 128K {rw} QD8 MB/s / {tool} 128K",
                 med(results, f"{rw}-128k-qd8", "nvme-rdma", "mb_s") / pt(results, f"{tool}-131072", "mb_s"))
     for s in results["systems"]:
-        if results["systems"][s]["transport"] == "rdma":
+        if results["systems"][s]["transport"] == "rdma" and bl.isnum(lat):
             add("references", f"{s}: 4K randread QD1 p50 / ib_read_lat 4K typical",
                 med(results, "randread-4k-qd1", s, "p50_us") / lat)
     return g, r

@@ -104,6 +104,11 @@ power_cut() {
   dm_up "$other"
   mount "$(back_dev "$other")" "$BACK" || fail "mount the backing after the power cut"
   cur=$other
+  # What the client's disk held at the cut, before anything the client
+  # still sends lands on it: if a record is lost later, this copy tells
+  # whether the storage lost it or what came after the cut did.
+  cp --sparse=always "$BACK/disk.img" "$WORK/at-cut.img"
+  acked_at_cut=$(acked_top)
   drop_caches
   restart_target
   wait_state "$dev" live 90 "the power cut"
@@ -122,10 +127,28 @@ kill_round() {
   stop_workload TERM
 }
 
+# at_cut_check: the records on the copy of the client's disk taken at the
+# last power cut (its own journal recovery, on a loop device).
+at_cut_check() {
+  [ -f "$WORK/at-cut.img" ] || return 0
+  local m=$WORK/at-cut
+  mkdir -p "$m"
+  modprobe loop 2>/dev/null || true
+  echo "-- the client's disk as the power cut left it (last acknowledged then: $acked_at_cut):" >&2
+  dumpe2fs -h "$WORK/at-cut.img" 2>/dev/null | grep -E 'features|state|Journal (sequence|start)' >&2 || true
+  if mount -o loop "$WORK/at-cut.img" "$m" 2>&1 >&2; then
+    "$PY" "$RECORDS" check "$m" "$ACKED" >&2 || true
+    umount "$m"
+  else
+    echo "(cannot mount the copy)" >&2
+  fi
+}
+
 verify() {  # verify ROUND KIND
   drop_caches
   "$PY" "$RECORDS" check "$MNT" "$ACKED" >"$WORK/check.out" 2>&1 || {
     cat "$WORK/check.out" >&2
+    at_cut_check
     fail "round $1 ($2): acknowledged records lost"
   }
   umount "$MNT" || fail "umount $MNT"
