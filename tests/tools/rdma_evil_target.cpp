@@ -32,6 +32,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -223,6 +224,7 @@ struct Conn {
   }
 
   // SENDs `len` bytes of `msg` (SEND_WITH_INV of `inv` when nonzero).
+  // Sends the first `len` bytes of `msg` (all of them are read).
   void send_msg(const void* msg, size_t len, uint32_t inv = 0) {
     uint8_t* slot = send.data() + size_t{next_send} * kSendSize;
     next_send = (next_send + 1) % kSendSlots;
@@ -482,12 +484,12 @@ void Conn::on_io(const rdmablk_cmd& cmd, const uint8_t* payload, size_t n) {
     send_msg(&rsp, sizeof rsp);
   } else if (m == "io-short") {
     send_msg(&rsp, 8);
-  } else if (m == "io-long") {
+  } else if (m == "io-long" || m == "io-oversized") {
     rdma(IBV_WR_RDMA_WRITE, off, len, addr, rkey, 0, false);
-    send_msg(&rsp, 32);
-  } else if (m == "io-oversized") {
-    rdma(IBV_WR_RDMA_WRITE, off, len, addr, rkey, 0, false);
-    send_msg(&rsp, 4096);
+    // The response, then zeros: send_msg reads every byte it sends.
+    std::array<uint8_t, 4096> big{};
+    std::memcpy(big.data(), &rsp, sizeof rsp);
+    send_msg(big.data(), m == "io-long" ? 32 : big.size());
   } else if (m == "io-length-short") {
     rdma(IBV_WR_RDMA_WRITE, off, len - kBlock, addr, rkey, 0, false);
     rsp.length = htole32(len - kBlock);
