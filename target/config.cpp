@@ -20,14 +20,16 @@ namespace {
 
 constexpr std::string_view kRamPrefix = "ram:";
 
-bool valid_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-' || c == ':';
+// 1..max characters of A-Z a-z 0-9 . _ - : (export names and serials
+// alike; proto_check.h's rule, which the driver applies to serials too).
+bool valid_token(std::string_view s, size_t max) {
+  return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char c) {
+    return rdmablk_export_id_char_ok(static_cast<__u8>(c));
+  });
 }
 
 void check_name(std::string_view name) {
-  if (name.empty() || name.size() > RDMABLK_EXPORT_NAME_MAX ||
-      !std::all_of(name.begin(), name.end(), valid_name_char))
+  if (!valid_token(name, RDMABLK_EXPORT_NAME_MAX))
     throw ConfigError(fmt::format(
         "bad export name '{}': use 1..{} characters from A-Z a-z 0-9 . _ - :", name,
         RDMABLK_EXPORT_NAME_MAX));
@@ -36,9 +38,7 @@ void check_name(std::string_view name) {
 }  // namespace
 
 void check_serial(std::string_view serial, std::string_view export_name) {
-  if (serial.empty() || serial.size() > RDMABLK_EXPORT_ID_MAX ||
-      !std::all_of(serial.begin(), serial.end(),
-                   [](char c) { return rdmablk_export_id_char_ok(static_cast<__u8>(c)); }))
+  if (!valid_token(serial, RDMABLK_EXPORT_ID_MAX))
     throw ConfigError(fmt::format(
         "export '{}': bad serial '{}': use 1..{} characters from A-Z a-z 0-9 . _ - :", export_name,
         serial, RDMABLK_EXPORT_ID_MAX));

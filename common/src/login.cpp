@@ -79,8 +79,6 @@ int decode_login_rsp(std::span<const std::byte> payload, const rdmablk_login_req
   out.region_addr = RDMABLK_LE64(lr.region_addr);
   out.region_rkey = RDMABLK_LE32(lr.region_rkey);
   out.region_size = RDMABLK_LE64(lr.region_size);
-  out.export_id.assign(reinterpret_cast<const char*>(lr.export_id),
-                       strnlen(reinterpret_cast<const char*>(lr.export_id), sizeof lr.export_id));
   return RDMABLK_S_SUCCESS;
 }
 

@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <string>
 #include <string_view>
 
 #include "rdmablk/proto.h"
@@ -72,7 +71,6 @@ struct Grant {
   uint64_t region_addr = 0;  // direct mode only
   uint32_t region_rkey = 0;
   uint64_t region_size = 0;
-  std::string export_id;  // RDMABLK_FEAT_EXPORT_ID granted, else empty
 };
 
 // A successful LOGIN's payload checked against the request it answers
